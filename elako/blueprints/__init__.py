@@ -1,0 +1,2 @@
+"""Blueprints by audience: `auth` and `pages` for browsers, `api` for integrations, `events` for
+both kinds of event stream, `health` for operators."""

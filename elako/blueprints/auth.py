@@ -1,0 +1,67 @@
+"""Sign-up, sign-in and sign-out pages (plain forms; htmx only boosts them)."""
+
+from flask import Blueprint, g, redirect, render_template, request, url_for
+
+from ..errors import ServiceError
+from ..identity import load_from_cookie, sign_in as start_web_session, sign_out as end_web_session
+from ..services import accounts
+
+bp = Blueprint("auth", __name__)
+bp.before_request(load_from_cookie)
+
+
+def _next_url():
+    """Where to go after signing in: only a path on this site (no open redirect)."""
+    target = request.values.get("next", "")
+    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("pages.inbox")
+
+
+@bp.route("/signin", methods=["GET", "POST"])
+def sign_in():
+    if g.user is not None and request.method == "GET":
+        return redirect(_next_url())
+    error, status = None, 200
+    if request.method == "POST":
+        try:
+            user = accounts.authenticate(request.form, client_ip=request.remote_addr)
+        except ServiceError as exc:
+            if exc.status == 429:
+                raise
+            error, status = exc.message, exc.status
+        else:
+            start_web_session(user)
+            return redirect(_next_url(), code=303)
+    return render_template("auth/signin.html", error=error, email=request.form.get("email", ""),
+                           next=request.values.get("next", "")), status
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+def sign_up():
+    error, status = None, 200
+    if request.method == "POST":
+        try:
+            user = accounts.register(request.form, client_ip=request.remote_addr)
+        except ServiceError as exc:
+            if exc.status == 429:
+                raise
+            error, status = exc, exc.status
+        else:
+            start_web_session(user)
+            return redirect(url_for("pages.inbox"), code=303)
+    return render_template("auth/signup.html", error=error, form=request.form), status
+
+
+@bp.post("/signout")
+def sign_out():
+    end_web_session()
+    return redirect(url_for("auth.sign_in"), code=303)
+
+
+@bp.get("/session-ended")
+def session_ended():
+    """Where an htmx page goes when its event stream says the session was signed out."""
+    response = redirect(url_for("auth.sign_in"), code=303)
+    response.headers["HX-Redirect"] = url_for("auth.sign_in")
+    return response

@@ -1,0 +1,108 @@
+"""Server-sent event streams: `/api/events` (JSON, bearer token) for integrations and `/events`
+(HTML fragments, session cookie) for browsers. Both run `services.streams.events`; they differ only
+in how an event is written. The protocol is described there and in docs/events.md.
+
+`sse` keeps flask-sse's interface (`sse.publish(data, type=..., channel=...)`, `sse.messages`,
+`sse.stream`, its `Message` wire format) on our transport: per-user Redis streams with replay, a
+heartbeat, and one pub/sub connection per worker instead of one per client.
+"""
+
+from flask import current_app, g, render_template, request, stream_with_context
+from flask_sse import Message, ServerSentEventsBlueprint
+
+from .. import realtime
+from ..errors import Unauthorized
+from ..extensions import get_redis
+from ..identity import load_from_bearer, load_from_cookie
+from ..services import inputs, streams
+
+# The fragment template for each event type a browser receives; see templates/events/.
+HTML_TEMPLATES = {
+    "message": "events/message.html",
+    "message_deleted": "events/message.html",
+    "read": "events/receipt.html",
+    "delivered": "events/receipt.html",
+    "conversation": "events/conversation.html",
+    "typing": "events/typing.html",
+    "presence": "events/presence.html",
+    "resync": "events/resync.html",
+    "signed_out": "events/resync.html",
+}
+
+
+class Comment:
+    """An SSE comment line: keeps the connection alive and finds dead clients."""
+
+    def __str__(self):
+        return ": keepalive\n\n"
+
+
+class EventStreamBlueprint(ServerSentEventsBlueprint):
+    @property
+    def redis(self):
+        return get_redis()
+
+    def publish(self, data, type=None, id=None, retry=None, channel="sse"):
+        """Send `data` as an event of `type` to the user whose id is `channel`; returns the
+        event id. Ids are assigned by the user's stream, so `id` must be left out."""
+        if id is not None:
+            raise ValueError("event ids are assigned by the user's stream")
+        user_id = inputs.object_id(channel, "User")
+        return realtime.notify(type or "message", {user_id: data})[user_id]
+
+    def messages(self, user, session_id, last_event_id, render=None):
+        """The user's stream as flask_sse `Message`s (and keep-alive `Comment`s).
+
+        `render(event)` gives an event's data; by default the event's JSON payload.
+        """
+        for event in streams.events(user, session_id, last_event_id):
+            if event is streams.KEEPALIVE:
+                yield Comment()
+            else:
+                yield Message(render(event) if render else event.data, type=event.type,
+                              id=event.id)
+
+    def stream(self):
+        """GET /api/events: the caller's events as JSON, for integrations."""
+        load_from_bearer()
+        return self.respond(g.user, g.auth_session.id)
+
+    def respond(self, user, session_id, render=None):
+        streams.check_can_open(user)
+        # The header is what browsers send on their own reconnects; the query parameter is for
+        # clients that cannot set headers, and for the page's first connection.
+        last_event_id = (request.headers.get("Last-Event-ID")
+                         or request.args.get("last_event_id") or None)
+        retry = current_app.config["SSE_RETRY_MS"]
+        messages = self.messages(user, session_id, last_event_id, render)
+
+        @stream_with_context
+        def generate():
+            yield f"retry:{retry}\n\n"
+            for message in messages:
+                yield str(message)
+
+        response = current_app.response_class(generate(), mimetype="text/event-stream")
+        response.headers["Cache-Control"] = "no-cache, no-transform"
+        response.headers["X-Accel-Buffering"] = "no"  # nginx: pass events through unbuffered
+        return response
+
+
+sse = EventStreamBlueprint("events", __name__)
+sse.add_url_rule("/api/events", endpoint="stream", view_func=sse.stream)
+
+
+@sse.get("/events")
+def browser_stream():
+    """The page's stream: each event rendered into HTML fragments for this viewer."""
+    load_from_cookie()
+    if g.user is None:
+        raise Unauthorized("Sign in to receive live updates.")
+    viewer = g.user
+
+    def render(event):
+        html = render_template(HTML_TEMPLATES[event.type], event=event, data=event.data,
+                               viewer=viewer, viewer_id=str(viewer.id))
+        return html.strip() or "<!-- -->"
+
+    return sse.respond(viewer, g.auth_session.id, render)

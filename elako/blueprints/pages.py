@@ -1,0 +1,191 @@
+"""The chat pages. Every page works as plain HTML forms and links; htmx enhances the same URLs.
+
+An htmx request to a page URL gets just the fragment it swaps (`page_or_fragment`); a form post
+answers htmx with fragments and everyone else with a 303 back to the page.
+"""
+
+import uuid
+
+from flask import (
+    Blueprint, current_app, g, make_response, redirect, render_template, request, url_for,
+)
+
+from ..errors import NotFound, ServiceError
+from ..identity import load_from_cookie, login_required
+from ..realtime import get_bus
+from ..services import accounts, conversations, messages, presence, typing
+from ..services.accounts import TIMEZONES
+from ..services.payloads import conversation_payload, message_payload
+
+bp = Blueprint("pages", __name__)
+bp.before_request(load_from_cookie)
+
+INBOX_FILTERS = ("all", "unread", "archived")
+
+
+def is_htmx():
+    return bool(request.headers.get("HX-Request")) and not request.headers.get("HX-Boosted")
+
+
+def page_or_fragment(page, fragment, status=200, **context):
+    """The whole page, or only `fragment` for an htmx request to the same URL."""
+    response = make_response(render_template(fragment if is_htmx() else page, **context), status)
+    response.vary.add("HX-Request")
+    return response
+
+
+def back_to(url):
+    """After a form post: 303 for browsers without JavaScript, so reload never re-posts."""
+    return redirect(url, code=303)
+
+
+def _inbox_context(filter_name="all", search="", before=None):
+    if filter_name not in INBOX_FILTERS:
+        filter_name = "all"
+    page, next_before = conversations.list_conversations(
+        g.user, archived=filter_name == "archived", unread_only=filter_name == "unread",
+        search=search[:80], before=before, limit=current_app.config["INBOX_PAGE_SIZE"])
+    rows = [conversation_payload(c, g.user.id) for c in page]
+    others = [r["other"]["id"] for r in rows if not (r["blocked_by_me"] or r["blocked_by_other"])]
+    return {"rows": rows, "inbox_next": next_before, "filter": filter_name, "search": search,
+            "presence": presence.status(others)}
+
+
+def _chrome():
+    """What every signed-in page shows: the stream position and the unread total."""
+    return {"last_event_id": get_bus().latest_id(g.user.id),
+            "unread_total": messages.unread_total(g.user.id)}
+
+
+@bp.get("/")
+def home():
+    return redirect(url_for("pages.inbox" if g.user else "auth.sign_in"))
+
+
+@bp.get("/inbox")
+@login_required
+def inbox():
+    chrome = _chrome()  # the stream position first: events after it will be replayed
+    context = _inbox_context(request.args.get("filter", "all"), request.args.get("q", ""),
+                             request.args.get("before"))
+    return page_or_fragment("inbox.html", "_inbox.html", **chrome, **context)
+
+
+@bp.get("/stores")
+@login_required
+def stores():
+    search = request.args.get("q", "")[:80]
+    return page_or_fragment("stores.html", "_store_list.html", stores=accounts.list_stores(search),
+                            search=search, **_chrome())
+
+
+@bp.post("/stores/<store_id>/chat")
+@login_required
+def start_chat(store_id):
+    conversation, _created = conversations.open_conversation(g.user, store_id)
+    return back_to(url_for("pages.conversation", conversation_id=conversation.id))
+
+
+def _thread_context(conversation, before=None):
+    page, next_before = messages.list_messages(g.user, conversation.id, before=before)
+    other = str(conversation.other_party(g.user.id))
+    view = conversation_payload(conversation, g.user.id)
+    blocked = view["blocked_by_me"] or view["blocked_by_other"]
+    return {"conversation": view, "items": [message_payload(m) for m in page],
+            "next_before": next_before, "before": before,
+            "other_presence": None if blocked else presence.status([other])[other],
+            "client_id": uuid.uuid4().hex}
+
+
+@bp.get("/c/<conversation_id>")
+@login_required
+def conversation(conversation_id):
+    chrome = _chrome()
+    found = conversations.conversation_for(g.user, conversation_id)
+    before = request.args.get("before")
+    if is_htmx() and before:  # "older messages" scrolled into view
+        return page_or_fragment("conversation.html", "_history_page.html",
+                                **_thread_context(found, before))
+    if not before and request.headers.get("Sec-Purpose", request.headers.get("Purpose")) != "prefetch":
+        # Opening a conversation reads what it shows. (Live arrivals are marked read by the page
+        # only while it is visible; see static/elako.js.)
+        messages.mark_read(g.user, found.id)
+        found.reload()
+        chrome["unread_total"] = messages.unread_total(g.user.id)
+    context = _thread_context(found, before)
+    return page_or_fragment("conversation.html", "_thread.html", **chrome, **context,
+                            **_inbox_context())
+
+
+@bp.post("/c/<conversation_id>/messages")
+@login_required
+def send(conversation_id):
+    try:
+        message, _created = messages.send_message(g.user, conversation_id, request.form)
+    except ServiceError as exc:
+        if is_htmx() or exc.status not in (413, 422, 403):
+            raise
+        # Without JavaScript: show the page again with the error and the text kept.
+        found = conversations.conversation_for(g.user, conversation_id)
+        return render_template("conversation.html", **_chrome(), **_thread_context(found),
+                               **_inbox_context(), error=exc.message,
+                               draft=request.form.get("body", "")), exc.status
+    if is_htmx():
+        return render_template("events/sent.html", m=message_payload(message))
+    return back_to(url_for("pages.conversation", conversation_id=conversation_id) + "#composer")
+
+
+@bp.post("/c/<conversation_id>/read")
+@login_required
+def mark_read(conversation_id):
+    messages.mark_read(g.user, conversation_id, up_to_seq=request.form.get("up_to_seq") or None)
+    if is_htmx():
+        return "", 204
+    return back_to(url_for("pages.conversation", conversation_id=conversation_id))
+
+
+@bp.post("/c/<conversation_id>/typing")
+@login_required
+def typing_signal(conversation_id):
+    typing.signal(g.user, conversation_id, request.form.get("state"))
+    return "", 204
+
+
+@bp.post("/c/<conversation_id>/<action>")
+@login_required
+def conversation_action(conversation_id, action):
+    """Archive, unarchive, block or unblock; the page updates through the event stream."""
+    actions = {"archive": (conversations.set_archived, True),
+               "unarchive": (conversations.set_archived, False),
+               "block": (conversations.set_blocked, True),
+               "unblock": (conversations.set_blocked, False)}
+    if action not in actions:
+        raise NotFound("We could not find that page.")
+    change, value = actions[action]
+    change(g.user, conversation_id, value)
+    if action == "archive":
+        return back_to(url_for("pages.inbox"))
+    return back_to(url_for("pages.conversation", conversation_id=conversation_id))
+
+
+@bp.post("/m/<message_id>/delete")
+@login_required
+def delete_message(message_id):
+    message = messages.delete_message(g.user, message_id)
+    if is_htmx():
+        return "", 204
+    return back_to(url_for("pages.conversation", conversation_id=message.conversation_id))
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@login_required
+def settings():
+    error, saved, status = None, False, 200
+    if request.method == "POST":
+        try:
+            accounts.update_profile(g.user, request.form)
+            saved = True
+        except ServiceError as exc:
+            error, status = exc, exc.status
+    return render_template("settings.html", error=error, saved=saved,
+                           timezones=sorted(TIMEZONES), **_chrome()), status

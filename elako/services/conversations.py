@@ -1,0 +1,109 @@
+"""Conversations: one per customer and store, and who may see them.
+
+`conversation_for` is the single authorization rule: a conversation exists for a user only if they
+are one of its two participants. Everyone else gets the same NotFound as for an id that never
+existed, so probing ids reveals nothing. Pages, htmx fragments, the JSON API and the event streams
+all go through it.
+"""
+
+from mongoengine.errors import NotUniqueError
+from mongoengine.queryset.visitor import Q
+
+from .. import realtime
+from ..errors import InvalidInput, NotFound
+from ..models import Conversation, User
+from . import inputs
+from .payloads import conversation_payload
+
+NOT_FOUND = "Conversation"
+
+
+def conversation_for(user, conversation_id):
+    """The conversation if `user` takes part in it; NotFound otherwise."""
+    conversation = Conversation.objects(
+        id=inputs.object_id(conversation_id, NOT_FOUND), participants=user.id).first()
+    if conversation is None:
+        raise NotFound(f"{NOT_FOUND} was not found.")
+    return conversation
+
+
+def open_conversation(user, counterpart_id):
+    """Create or get the conversation between `user` and a counterpart of the other role.
+
+    Safe under concurrent requests: the unique (customer, store) index lets exactly one insert win,
+    and the loser reads the winner's document. Returns (conversation, created).
+    """
+    wanted_role = "store" if user.role == "customer" else "customer"
+    what = wanted_role.capitalize()
+    counterpart = User.objects(id=inputs.object_id(counterpart_id, what), role=wanted_role).first()
+    if counterpart is None:
+        raise NotFound(f"{what} was not found.")
+    customer, store = (user, counterpart) if user.role == "customer" else (counterpart, user)
+    conversation = Conversation(
+        customer_id=customer.id, store_id=store.id, customer_name=customer.name,
+        store_name=store.name, participants=[customer.id, store.id])
+    try:
+        conversation.save(force_insert=True)
+        return conversation, True
+    except NotUniqueError:
+        return Conversation.objects.get(customer_id=customer.id, store_id=store.id), False
+
+
+def list_conversations(user, *, archived=False, unread_only=False, search="", before=None,
+                       limit=50):
+    """The user's conversations that have messages, newest activity first, a page at a time.
+
+    `before` is the id of the last conversation of the previous page (a cursor, never a skip).
+    Returns (conversations, next_before).
+    """
+    query = Conversation.objects(participants=user.id, last_seq__gt=0)
+    query = query.filter(archived_by=user.id) if archived else query.filter(archived_by__ne=user.id)
+    role_of_other = "store" if user.role == "customer" else "customer"
+    if unread_only:
+        query = query.filter(**{f"{user.role}_unread__gt": 0})
+    if search:
+        query = query.filter(**{f"{role_of_other}_name__icontains": search})
+    if before:
+        anchor = Conversation.objects(
+            id=inputs.object_id(before, NOT_FOUND), participants=user.id).only(
+                "last_activity_at").first()
+        if anchor is None:
+            raise InvalidInput("`before` must be a conversation id from your inbox.", field="before")
+        query = query.filter(Q(last_activity_at__lt=anchor.last_activity_at)
+                             | Q(last_activity_at=anchor.last_activity_at, id__lt=anchor.id))
+    page = list(query.order_by("-last_activity_at", "-id").limit(limit + 1))
+    has_more = len(page) > limit
+    page = page[:limit]
+    return page, (str(page[-1].id) if has_more else None)
+
+
+def _changed(conversation):
+    """Tell both participants' other tabs and devices that their view of it changed."""
+    conversation.reload()
+    realtime.notify("conversation", {
+        user_id: {"conversation": conversation_payload(conversation, user_id)}
+        for user_id in conversation.participants})
+    return conversation
+
+
+def set_archived(user, conversation_id, archived):
+    """Move a conversation out of the user's inbox, or back. A new message also brings it back."""
+    conversation = conversation_for(user, conversation_id)
+    operator = "add_to_set__archived_by" if archived else "pull__archived_by"
+    Conversation.objects(id=conversation.id).update_one(**{operator: user.id})
+    return _changed(conversation)
+
+
+def set_blocked(user, conversation_id, blocked):
+    """Block or unblock the other party. While blocked nobody sends, types or sees presence."""
+    conversation = conversation_for(user, conversation_id)
+    operator = "add_to_set__blocked_by" if blocked else "pull__blocked_by"
+    Conversation.objects(id=conversation.id).update_one(**{operator: user.id})
+    return _changed(conversation)
+
+
+def counterparts(user, *, limit):
+    """Ids of the people `user` talked with most recently, for presence updates."""
+    conversations = Conversation.objects(participants=user.id, last_seq__gt=0).order_by(
+        "-last_activity_at").only("customer_id", "store_id", "blocked_by").limit(limit)
+    return [c.other_party(user.id) for c in conversations if not c.blocked_by]

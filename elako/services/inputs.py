@@ -1,0 +1,65 @@
+"""Checks on what clients send, shared by every service: one place decides what is valid."""
+
+import re
+
+from bson import ObjectId
+from bson.errors import InvalidId
+
+from ..errors import InvalidInput, NotFound
+
+# C0 controls other than tab and newline, DEL, and the C1 controls: invisible, and NUL is the
+# marker of encrypted values (see crypto.py).
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+CLIENT_ID = re.compile(r"\A[A-Za-z0-9._:-]{1,64}\Z")
+
+
+def clean_text(value, *, multiline=False):
+    """Text as the user typed it, minus invisible control characters, trimmed."""
+    value = value.replace("\r\n", "\n").replace("\r", "\n")
+    if not multiline:
+        value = value.replace("\n", " ").replace("\t", " ")
+    return CONTROL_CHARS.sub("", value).strip()
+
+
+def text(data, field, *, label, max_length, required=True, multiline=False):
+    """The cleaned string at `data[field]`, or InvalidInput naming the field."""
+    value = data.get(field)
+    if value is None or value == "":
+        if required:
+            raise InvalidInput(f"{label} is required.", field=field)
+        return ""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{label} must be text.", field=field)
+    value = clean_text(value, multiline=multiline)
+    if required and not value:
+        raise InvalidInput(f"{label} is required.", field=field)
+    if len(value) > max_length:
+        raise InvalidInput(f"{label} must be at most {max_length} characters.", field=field)
+    return value
+
+
+def object_id(value, what="That"):
+    """An ObjectId from client input; anything else is simply not found (no 500, no leak)."""
+    if isinstance(value, ObjectId):
+        return value
+    try:
+        return ObjectId(value)
+    except (InvalidId, TypeError):
+        raise NotFound(f"{what} was not found.") from None
+
+
+def integer(value, field, *, label, minimum, maximum, default):
+    """An int from a query string or JSON value, within [minimum, maximum]."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        raise InvalidInput(f"{label} must be a whole number.", field=field)
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{label} must be a whole number.", field=field) from None
+    if isinstance(value, float) and value != number:
+        raise InvalidInput(f"{label} must be a whole number.", field=field)
+    if not minimum <= number <= maximum:
+        raise InvalidInput(f"{label} must be between {minimum} and {maximum}.", field=field)
+    return number

@@ -1,0 +1,66 @@
+"""The JSON shapes of users, conversations and messages.
+
+The API returns them, events carry them, and templates render them, so a message looks the same on
+first page load, in an htmx answer, in an SSE fragment and to an integration.
+"""
+
+
+def iso(moment):
+    """UTC time as ISO 8601 with milliseconds and a Z, or None."""
+    return moment.isoformat(timespec="milliseconds") + "Z" if moment else None
+
+
+def user_payload(user):
+    data = {"id": str(user.id), "role": user.role, "name": user.name}
+    if user.is_store:
+        data["description"] = user.description
+    return data
+
+
+def message_payload(message):
+    deleted = message.deleted_at is not None
+    return {
+        "id": str(message.id),
+        "conversation_id": str(message.conversation_id),
+        "seq": message.seq,
+        "sender_id": str(message.sender_id),
+        "receiver_id": str(message.receiver_id),
+        "type": message.type,
+        "body": "" if deleted else message.body,
+        "client_id": message.client_id,
+        "created_at": iso(message.created_at),
+        "delivered_at": iso(message.delivered_at),
+        "read_at": iso(message.read_at),
+        "deleted": deleted,
+    }
+
+
+def conversation_payload(conversation, viewer_id):
+    """A conversation as `viewer_id` sees it: the other party, their own unread count and flags."""
+    last = conversation.last_message
+    other_id = conversation.other_party(viewer_id)
+    return {
+        "id": str(conversation.id),
+        "other": {
+            "id": str(other_id),
+            "name": conversation.other_name(viewer_id),
+            "role": "store" if other_id == conversation.store_id else "customer",
+        },
+        "last_message": last and {
+            "id": str(last.message_id),
+            "seq": last.seq,
+            "sender_id": str(last.sender_id),
+            "from_me": last.sender_id == viewer_id,
+            "type": last.type,
+            "preview": "" if last.deleted else last.body[:120],
+            "deleted": last.deleted,
+            "created_at": iso(last.created_at),
+        },
+        "last_seq": conversation.last_seq,
+        "last_activity_at": iso(conversation.last_activity_at),
+        "unread": max(0, conversation.unread_for(viewer_id)),
+        "archived": viewer_id in conversation.archived_by,
+        "blocked_by_me": viewer_id in conversation.blocked_by,
+        "blocked_by_other": other_id in conversation.blocked_by,
+        "created_at": iso(conversation.created_at),
+    }

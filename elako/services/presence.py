@@ -1,0 +1,152 @@
+"""Who is online, kept in Redis so every worker on every host agrees.
+
+* Each open event stream is a member of `{U}:conns`, scored with the time it expires. Its heartbeat
+  pushes that time forward; a stream on a crashed worker simply stops being pushed and expires.
+* A user is online while they have a live stream, and for PRESENCE_GRACE_SECONDS after the last one
+  closed (`{U}:linger`), so a page reload is not an offline flicker.
+* `online` (one sorted set) scores each user with the time they stop counting as online. Every
+  worker's hub sweeps it: a user whose time passed with no live stream goes offline once — the
+  `{U}:presence` state decides the single transition — and "last seen" is recorded.
+* A transition is announced (ephemeral, no write per counterpart) only to the user's most recent
+  counterparts who are online right now, so a store with thousands of customers coming back causes
+  no storm, and a reload within the grace period causes nothing at all.
+"""
+
+import time
+import uuid
+
+from flask import current_app
+
+from .. import realtime
+from ..extensions import get_redis
+from ..models import utcnow
+from .conversations import counterparts
+from .payloads import iso
+
+LAST_SEEN_TTL = 90 * 24 * 3600
+SWEEP_BATCH = 500
+
+# Register a stream; answer 1 if the user was offline until now.
+CONNECT = """
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+local before = redis.call('GET', KEYS[2])
+redis.call('SET', KEYS[2], 'online', 'EX', ARGV[3])
+if before == 'online' then return 0 end
+return 1
+"""
+
+# Decide whether a user whose online time passed is really gone. Answers the expiry to keep them
+# online until, 0 if they already were offline, or -1 if they just went offline.
+SETTLE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if newest[2] then return newest[2] end
+local linger = redis.call('PTTL', KEYS[3])
+if linger > 0 then return tostring(tonumber(ARGV[1]) + linger / 1000) end
+if redis.call('GET', KEYS[2]) ~= 'online' then return 0 end
+redis.call('SET', KEYS[2], 'offline', 'EX', ARGV[3])
+redis.call('SET', KEYS[4], ARGV[2], 'EX', ARGV[3])
+return -1
+"""
+
+# Forget a user in the sweep index only if nothing renewed them meanwhile.
+FORGET = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and tonumber(score) <= tonumber(ARGV[2]) then redis.call('ZREM', KEYS[1], ARGV[1]) end
+"""
+
+
+def _key(user_id, name):
+    return f"{current_app.config['REDIS_KEY_PREFIX']}:{{{user_id}}}:{name}"
+
+
+def _online_key():
+    return f"{current_app.config['REDIS_KEY_PREFIX']}:online"
+
+
+def _script(source):
+    scripts = current_app.extensions.setdefault("presence_scripts", {})
+    if source not in scripts:
+        scripts[source] = get_redis().register_script(source)
+    return scripts[source]
+
+
+def live_stream_count(user_id):
+    return get_redis().zcount(_key(user_id, "conns"), time.time(), "+inf")
+
+
+def connect(user):
+    """Register a new event stream of `user`; returns its connection id."""
+    cfg = current_app.config
+    connection_id = uuid.uuid4().hex
+    expires = time.time() + cfg["PRESENCE_TTL_SECONDS"]
+    came_online = _script(CONNECT)(
+        keys=[_key(user.id, "conns"), _key(user.id, "presence")],
+        args=[connection_id, expires, LAST_SEEN_TTL])
+    get_redis().zadd(_online_key(), {str(user.id): expires}, gt=True)
+    if came_online:
+        _announce(user, online=True)
+    return connection_id
+
+
+def heartbeat(user, connection_id):
+    expires = time.time() + current_app.config["PRESENCE_TTL_SECONDS"]
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.zadd(_key(user.id, "conns"), {connection_id: expires})
+    pipe.expire(_key(user.id, "conns"), LAST_SEEN_TTL)
+    pipe.zadd(_online_key(), {str(user.id): expires}, gt=True)
+    pipe.execute()
+
+
+def disconnect(user, connection_id):
+    grace = current_app.config["PRESENCE_GRACE_SECONDS"]
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.zrem(_key(user.id, "conns"), connection_id)
+    pipe.set(_key(user.id, "linger"), 1, px=int(grace * 1000))
+    pipe.zadd(_online_key(), {str(user.id): time.time() + grace}, gt=True)
+    pipe.execute()
+
+
+def sweep():
+    """Settle everyone whose online time has passed (run by every worker's hub, every few s)."""
+    redis = get_redis()
+    now = time.time()
+    for user_id in redis.zrangebyscore(_online_key(), "-inf", now, start=0, num=SWEEP_BATCH):
+        result = float(_script(SETTLE)(
+            keys=[_key(user_id, "conns"), _key(user_id, "presence"), _key(user_id, "linger"),
+                  _key(user_id, "last_seen")],
+            args=[now, iso(utcnow()), LAST_SEEN_TTL]))
+        if result > 0:
+            redis.zadd(_online_key(), {user_id: result}, gt=True)
+            continue
+        _script(FORGET)(keys=[_online_key()], args=[user_id, now])
+        if result < 0:
+            from ..models import User  # late: only this rare path needs the document
+
+            user = User.objects(id=user_id).only("id", "role").first()
+            if user is not None:
+                _announce(user, online=False)
+
+
+def status(user_ids):
+    """{user_id: {"online": bool, "last_seen_at": iso or None}} for the given ids."""
+    user_ids = [str(u) for u in user_ids]
+    if not user_ids:
+        return {}
+    redis = get_redis()
+    scores = redis.zmscore(_online_key(), user_ids)
+    last_seen = redis.mget([_key(u, "last_seen") for u in user_ids])
+    now = time.time()
+    return {user_id: {"online": bool(score and score > now),
+                      "last_seen_at": None if score and score > now else seen}
+            for user_id, score, seen in zip(user_ids, scores, last_seen)}
+
+
+def _announce(user, *, online):
+    """Tell the user's recent counterparts who are online now about the change."""
+    candidates = counterparts(user, limit=current_app.config["PRESENCE_FANOUT_LIMIT"])
+    watching = [uid for uid, state in status(candidates).items() if state["online"]]
+    realtime.signal("presence", watching, {
+        "user_id": str(user.id), "online": online,
+        "last_seen_at": None if online else iso(utcnow())})

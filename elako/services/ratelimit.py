@@ -1,0 +1,39 @@
+"""Abuse limits shared by every worker and host, kept in Redis by the `limits` library.
+
+Each limit is a sliding window named in configuration ("30 per minute"). A refused action raises
+RateLimited with the seconds until it may be retried, which becomes 429 + Retry-After.
+"""
+
+import math
+import time
+
+from flask import current_app
+from limits import parse
+from limits.storage import RedisStorage
+from limits.strategies import SlidingWindowCounterRateLimiter
+
+from ..errors import RateLimited
+from ..extensions import get_redis
+
+MESSAGES = {
+    "send": "You are sending messages too quickly. Wait a moment and try again.",
+    "typing": "Too many typing signals.",
+    "sign_in": "Too many sign-in attempts. Wait a few minutes and try again.",
+    "sign_up": "Too many new accounts from here. Try again later.",
+}
+
+
+def init_app(app):
+    storage = RedisStorage("redis://", connection_pool=get_redis(app).connection_pool,
+                           key_prefix=f"{app.config['REDIS_KEY_PREFIX']}:limits")
+    app.extensions["rate_limiter"] = SlidingWindowCounterRateLimiter(storage)
+
+
+def hit(action, *identifiers):
+    """Count one `action` by `identifiers` (a user id, an IP); raise RateLimited past the limit."""
+    limit = parse(current_app.config[f"RATE_LIMIT_{action.upper()}"])
+    limiter = current_app.extensions["rate_limiter"]
+    if limiter.hit(limit, action, *map(str, identifiers)):
+        return
+    reset_at = limiter.get_window_stats(limit, action, *map(str, identifiers)).reset_time
+    raise RateLimited(MESSAGES[action], retry_after=max(1, math.ceil(reset_at - time.time())))

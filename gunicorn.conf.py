@@ -1,0 +1,37 @@
+"""gunicorn settings for ELako Chat: `gunicorn -c gunicorn.conf.py app:app` (what `make run` does).
+
+Event streams stay open for as long as a tab is, so each worker is a gevent loop holding thousands
+of connections. Every value can be overridden from the environment.
+"""
+
+import logging
+import multiprocessing
+import os
+
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
+worker_class = "gevent"
+# One connection per open tab; gunicorn's default of 1000 would cap live clients per worker.
+worker_connections = int(os.environ.get("WORKER_CONNECTIONS", 10000))
+# mongomock keeps data inside one process, so without MONGODB_URI there must be exactly one worker.
+workers = int(os.environ.get("WEB_CONCURRENCY") or
+              (multiprocessing.cpu_count() if os.environ.get("MONGODB_URI") else 1))
+# On restart, streams are cut after this long; browsers reconnect with Last-Event-ID and replay.
+graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", 10))
+timeout = 30
+keepalive = 75
+accesslog = os.environ.get("ACCESS_LOG", "-")
+# Two instances on one host would overwrite each other's ~/.gunicorn/gunicorn.ctl.
+control_socket_disable = True
+
+
+def on_starting(server):
+    """Start the embedded Redis once, in the master, so every worker shares it."""
+    if os.environ.get("REDIS_URL"):
+        return
+    from elako.extensions import start_embedded_redis
+
+    data_dir = os.environ.get("DATA_DIR", os.path.join(os.path.dirname(__file__), "var"))
+    os.environ["REDIS_URL"] = start_embedded_redis(data_dir)
+    logging.getLogger("gunicorn.error").warning(
+        "REDIS_URL is unset: started the embedded Redis at %s (data in %s)",
+        os.environ["REDIS_URL"], data_dir)
