@@ -29,7 +29,7 @@ class ServiceError(Exception):
 
 
 class InvalidInput(ServiceError):
-    status, code = 422, "invalid"
+    status, code = 422, "invalid_input"
 
 
 class Unauthorized(ServiceError):
@@ -88,13 +88,15 @@ def error_response(status, code, message, *, field=None, retry_after=None):
     response.status_code = status
     if retry_after is not None:
         response.headers["Retry-After"] = str(int(retry_after))
+    if status == 401 and request.path.startswith("/api/"):
+        response.headers["WWW-Authenticate"] = f'Bearer realm="elako", error="{code}"'
     return response
 
 
 HTTP_CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
     405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
-    422: "invalid", 429: "rate_limited", 503: "unavailable",
+    422: "invalid_input", 429: "rate_limited", 503: "unavailable",
 }
 
 FRIENDLY = {

@@ -56,7 +56,7 @@ def register(data, *, client_ip):
     try:
         user.save(force_insert=True)
     except NotUniqueError:
-        raise Conflict("An account with this email already exists.", field="email") from None
+        raise Conflict("An account with this email already exists.", code="email_taken", field="email") from None
     return user
 
 

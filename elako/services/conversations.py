@@ -64,11 +64,11 @@ def list_conversations(user, *, archived=False, unread_only=False, search="", be
     if search:
         query = query.filter(**{f"{role_of_other}_name__icontains": search})
     if before:
-        anchor = Conversation.objects(
-            id=inputs.object_id(before, NOT_FOUND), participants=user.id).only(
-                "last_activity_at").first()
+        problem = "`before` must be a conversation id from your inbox."
+        anchor = Conversation.objects(id=inputs.cursor(before, problem), participants=user.id).only(
+            "last_activity_at").first()
         if anchor is None:
-            raise InvalidInput("`before` must be a conversation id from your inbox.", field="before")
+            raise InvalidInput(problem, field="before")
         query = query.filter(Q(last_activity_at__lt=anchor.last_activity_at)
                              | Q(last_activity_at=anchor.last_activity_at, id__lt=anchor.id))
     page = list(query.order_by("-last_activity_at", "-id").limit(limit + 1))

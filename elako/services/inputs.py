@@ -48,6 +48,14 @@ def object_id(value, what="That"):
         raise NotFound(f"{what} was not found.") from None
 
 
+def cursor(value, message):
+    """A paging cursor (the id of the last item seen); a bad one is the client's mistake, 422."""
+    try:
+        return ObjectId(value)
+    except (InvalidId, TypeError):
+        raise InvalidInput(message, field="before") from None
+
+
 def integer(value, field, *, label, minimum, maximum, default):
     """An int from a query string or JSON value, within [minimum, maximum]."""
     if value is None or value == "":

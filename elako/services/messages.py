@@ -120,11 +120,11 @@ def list_messages(user, conversation_id, *, before=None, limit=None):
                            default=current_app.config["HISTORY_PAGE_SIZE"])
     query = Message.objects(conversation_id=conversation.id)
     if before:
-        anchor = Message.objects(id=inputs.object_id(before, "Message"),
+        problem = "`before` must be a message id from this conversation."
+        anchor = Message.objects(id=inputs.cursor(before, problem),
                                  conversation_id=conversation.id).only("seq").first()
         if anchor is None:
-            raise InvalidInput("`before` must be a message id from this conversation.",
-                               field="before")
+            raise InvalidInput(problem, field="before")
         query = query.filter(seq__lt=anchor.seq)
     page = list(query.order_by("-seq").limit(limit + 1))
     has_more = len(page) > limit

