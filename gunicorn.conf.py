@@ -19,7 +19,7 @@ workers = int(os.environ.get("WEB_CONCURRENCY") or
 graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", 10))
 timeout = 30
 keepalive = 75
-accesslog = os.environ.get("ACCESS_LOG", "-")
+accesslog = os.environ.get("ACCESS_LOG", "-") or None  # empty: no access log
 # Two instances on one host would overwrite each other's ~/.gunicorn/gunicorn.ctl.
 control_socket_disable = True
 

@@ -64,7 +64,7 @@ def init_app(app):
     connect_mongo(app)
     pool = redis.BlockingConnectionPool.from_url(
         redis_url(app), max_connections=app.config["REDIS_MAX_CONNECTIONS"], timeout=10,
-        decode_responses=True)
+        decode_responses=True, client_name=f"{app.config['REDIS_KEY_PREFIX']}:app")
     app.extensions["redis"] = redis.Redis(connection_pool=pool)
     csrf.init_app(app)
     compress.init_app(app)

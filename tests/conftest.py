@@ -252,12 +252,21 @@ def live_server(redis_url, shared_mongo_uri, tmp_path):
         server = LiveServer(ROOT, tmp_path / f"server{len(servers)}", redis_url=redis_url,
                             mongo_uri=shared_mongo_uri, workers=workers, env=env)
         servers.append(server)
-        server.start()
-        return server
+        return server.start()
 
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def server(redis_url, shared_mongo_uri, tmp_path_factory):
+    """One gunicorn + gevent server shared by the tests that need no special settings; each test
+    registers its own accounts, so they do not see each other."""
+    shared = LiveServer(ROOT, tmp_path_factory.mktemp("server"), redis_url=redis_url,
+                        mongo_uri=shared_mongo_uri, workers=1)
+    yield shared.start()
+    shared.stop()
 
 
 @pytest.fixture

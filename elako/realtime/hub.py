@@ -70,9 +70,10 @@ class LiveHub:
     def __init__(self, redis_url, control_channel):
         # socket_timeout=None: the listener blocks on reads for as long as it takes (a short timeout
         # with redis-py's automatic retries turns quiet periods into errors).
+        tcp_options = {} if redis_url.startswith("unix:") else {"socket_keepalive": True}
         self._redis = redis.Redis.from_url(
-            redis_url, socket_timeout=None, socket_connect_timeout=5, socket_keepalive=True,
-            decode_responses=True, retry=None)
+            redis_url, socket_timeout=None, socket_connect_timeout=5, decode_responses=True,
+            retry=None, client_name=control_channel, **tcp_options)
         self._control = control_channel
         self._subscriptions = defaultdict(set)  # channel -> {Subscription}
         self._confirmed = {}  # channel -> gevent Event set once Redis confirmed SUBSCRIBE
@@ -178,6 +179,8 @@ class LiveHub:
                 self._listen()
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
                 log.warning("pub/sub connection lost (%s); reconnecting in %.1fs", exc, backoff)
+            except Exception:  # the listener must outlive any surprise, or live delivery stops
+                log.exception("pub/sub listener failed; reconnecting in %.1fs", backoff)
             self._connected.clear()
             if self._pubsub is not None:
                 self._pubsub.close()

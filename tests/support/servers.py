@@ -1,6 +1,7 @@
 """Real gunicorn + gevent servers for end-to-end tests, started from the project's gunicorn.conf.py."""
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -142,6 +143,18 @@ class RemoteUser:
                              json={"body": body, **extra})
         assert response.status_code in (200, 201), response.text
         return response.json()
+
+    def browser(self, server=None, password="correct horse battery"):
+        """A requests.Session signed in through the sign-in form, as a browser would be."""
+        base = (server or self.server).url
+        session = requests.Session()
+        page = session.get(base + "/signin", timeout=10).text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        response = session.post(base + "/signin", timeout=10, allow_redirects=False, data={
+            "email": self.email, "password": password, "csrf_token": token})
+        assert response.status_code == 303, response.text
+        session.csrf_token = token
+        return session
 
     def events_url(self, server=None):
         return (server or self.server).url + "/api/events"

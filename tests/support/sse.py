@@ -68,7 +68,7 @@ class SSEClient:
                         fields["data"] += "\n" + value
                     else:
                         fields[name] = value
-        except (OSError, ValueError, http.client.HTTPException):
+        except (OSError, ValueError, AttributeError, http.client.HTTPException):  # closed under us
             pass
         finally:
             self.closed.set()

@@ -1,0 +1,47 @@
+# ELako Chat. `make run` starts the app; `make test` runs every test. Both work on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: run test install install-dev chromium bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+# Without MONGODB_URI the data lives in the server's memory (mongomock), so the demo accounts are
+# created at start-up; `flask --app app seed-demo` does the same against a real MongoDB.
+run: install
+	PORT=$(PORT) SEED_DEMO=$${SEED_DEMO:-$$([ -z "$$MONGODB_URI" ] && echo 1 || echo 0)} \
+		$(BIN)/gunicorn -c gunicorn.conf.py app:app
+
+# The browser tests drive Debian's chromium through Playwright (no Playwright browser download).
+chromium:
+	@test -x $(CHROMIUM) || { \
+		echo "Installing Debian's chromium for the browser tests"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-dejavu-core; }
+
+test: install-dev chromium
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install-dev
+	$(BIN)/python bench/page_weight.py
+	$(BIN)/python bench/fanout.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache
