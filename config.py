@@ -89,8 +89,6 @@ class Config:
     PRESENCE_SWEEP_SECONDS = float(os.environ.get("PRESENCE_SWEEP_SECONDS", 3))
     # Presence changes go to at most this many recent counterparts who are online right now.
     PRESENCE_FANOUT_LIMIT = _int("PRESENCE_FANOUT_LIMIT", 500)
-    # The typing indicator hides itself this long after the last typing signal.
-    TYPING_TTL_SECONDS = _int("TYPING_TTL_SECONDS", 6)
 
     # Auth
     JWT_EXPIRES_SECONDS = _int("JWT_EXPIRES_SECONDS", 3600)
