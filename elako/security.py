@@ -3,8 +3,13 @@
 The Content-Security-Policy allows no inline script, inline handler, inline style or eval: the only
 scripts are our files in /static (htmx, its SSE extension and elako.js). Message text is escaped by
 Jinja's autoescape and `formatting.linkify`; the policy is the second line of defence.
+
+The session cookie is HttpOnly and SameSite=Lax always, and Secure whenever the request came over
+HTTPS; HTTPS answers also carry Strict-Transport-Security. docs/security.md has the whole picture.
 """
 
+from flask import has_request_context, request
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 CONTENT_SECURITY_POLICY = "; ".join([
@@ -20,10 +25,24 @@ CONTENT_SECURITY_POLICY = "; ".join([
 ])
 
 
+# Browsers that saw the site over HTTPS keep to HTTPS for a year.
+STRICT_TRANSPORT_SECURITY = "max-age=31536000"
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed cookie, marked Secure whenever the request came over HTTPS (directly, or
+    through a trusted proxy, see PROXY_FIX_HOPS), not only when SESSION_COOKIE_SECURE says so."""
+
+    def get_cookie_secure(self, app):
+        secure = super().get_cookie_secure(app)
+        return secure or (has_request_context() and request.is_secure)
+
+
 def init_app(app):
     if app.config["PROXY_FIX_HOPS"]:
         hops = app.config["PROXY_FIX_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    app.session_interface = SessionInterface()
 
     @app.after_request
     def set_security_headers(response):
@@ -34,4 +53,6 @@ def init_app(app):
         headers.setdefault("X-Frame-Options", "DENY")
         headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        if request.is_secure:
+            headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
         return response

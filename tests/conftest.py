@@ -319,3 +319,25 @@ def browsers(chromium):
     contexts = Contexts(chromium)
     yield contexts
     contexts.close()
+
+
+# -- trust and safety (issue 4) --------------------------------------------------------------------
+# Appended for tests/test_authorization.py, test_unsend.py, test_encryption.py and friends; the
+# fixtures above are unchanged.
+
+@pytest.fixture(scope="session")
+def server_db(shared_mongo_uri):
+    """Factory: `server_db(live_server)` is the pymongo database that server stores into, to look
+    at the bytes it wrote or to age a session the way time would."""
+    import pymongo
+
+    clients = []
+
+    def database(live):
+        client = pymongo.MongoClient(shared_mongo_uri, uuidRepresentation="standard")
+        clients.append(client)
+        return client[live.env["MONGODB_DB"]]
+
+    yield database
+    for client in clients:
+        client.close()

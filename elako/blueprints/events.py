@@ -7,8 +7,11 @@ in how an event is written. The protocol is described there and in docs/events.m
 heartbeat, and one pub/sub connection per worker instead of one per client.
 """
 
+import re
+
 from flask import current_app, g, render_template, request, stream_with_context
-from flask_sse import Message, ServerSentEventsBlueprint
+from flask_sse import Message as FlaskSSEMessage
+from flask_sse import ServerSentEventsBlueprint
 
 from .. import realtime
 from ..errors import Unauthorized
@@ -28,6 +31,27 @@ HTML_TEMPLATES = {
     "resync": "events/resync.html",
     "signed_out": "events/resync.html",
 }
+
+
+# The only line endings of the SSE format. str.splitlines() (which flask-sse uses) also splits on
+# U+2028, U+2029, NEL, form feed and more, so a message containing one would reach the browser with
+# a newline in its place instead of exactly as typed.
+SSE_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+class Message(FlaskSSEMessage):
+    """flask-sse's wire format, with `data` split into `data:` lines only where SSE splits it."""
+
+    def __str__(self):
+        data = self.data if isinstance(self.data, str) else current_app.json.dumps(self.data)
+        lines = [f"data:{line}" for line in SSE_LINE_BREAK.split(data)]
+        if self.type:
+            lines.insert(0, f"event:{self.type}")
+        if self.id:
+            lines.append(f"id:{self.id}")
+        if self.retry:
+            lines.append(f"retry:{self.retry}")
+        return "\n".join(lines) + "\n\n"
 
 
 class Comment:
@@ -50,12 +74,12 @@ class EventStreamBlueprint(ServerSentEventsBlueprint):
         user_id = inputs.object_id(channel, "User")
         return realtime.notify(type or "message", {user_id: data})[user_id]
 
-    def messages(self, user, session_id, last_event_id, render=None):
+    def messages(self, user, session, last_event_id, connection_id, render=None):
         """The user's stream as flask_sse `Message`s (and keep-alive `Comment`s).
 
         `render(event)` gives an event's data; by default the event's JSON payload.
         """
-        for event in streams.events(user, session_id, last_event_id):
+        for event in streams.events(user, session, last_event_id, connection_id):
             if event is streams.KEEPALIVE:
                 yield Comment()
             else:
@@ -65,16 +89,16 @@ class EventStreamBlueprint(ServerSentEventsBlueprint):
     def stream(self):
         """GET /api/events: the caller's events as JSON, for integrations."""
         load_from_bearer()
-        return self.respond(g.user, g.auth_session.id)
+        return self.respond(g.user, g.auth_session)
 
-    def respond(self, user, session_id, render=None):
-        streams.check_can_open(user)
+    def respond(self, user, session, render=None):
+        connection_id = streams.reserve(user)
         # The header is what browsers send on their own reconnects; the query parameter is for
         # clients that cannot set headers, and for the page's first connection.
         last_event_id = (request.headers.get("Last-Event-ID")
                          or request.args.get("last_event_id") or None)
         retry = current_app.config["SSE_RETRY_MS"]
-        messages = self.messages(user, session_id, last_event_id, render)
+        messages = self.messages(user, session, last_event_id, connection_id, render)
 
         @stream_with_context
         def generate():
@@ -105,4 +129,4 @@ def browser_stream():
                                viewer=viewer, viewer_id=str(viewer.id))
         return html.strip() or "<!-- -->"
 
-    return sse.respond(viewer, g.auth_session.id, render)
+    return sse.respond(viewer, g.auth_session, render)

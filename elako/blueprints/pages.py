@@ -68,7 +68,11 @@ def inbox():
     chrome = _chrome()  # the stream position first: events after it will be replayed
     context = _inbox_context(request.args.get("filter", "all"), request.args.get("q", ""),
                              request.args.get("before"))
-    return page_or_fragment("inbox.html", "_inbox.html", **chrome, **context)
+    # A search beside an open conversation keeps its row marked as the open one; an htmx refresh
+    # carries the unread total along (after a resync it may have changed too).
+    return page_or_fragment("inbox.html", "_inbox.html", **chrome, **context,
+                            active_id=request.args.get("active") if is_htmx() else None,
+                            refresh=is_htmx())
 
 
 @bp.get("/stores")
@@ -113,7 +117,7 @@ def conversation(conversation_id):
         found.reload()
         chrome["unread_total"] = messages.unread_total(g.user.id)
     context = _thread_context(found, before)
-    return page_or_fragment("conversation.html", "_thread.html", **chrome, **context,
+    return page_or_fragment("conversation.html", "_thread_refresh.html", **chrome, **context,
                             **_inbox_context())
 
 
@@ -123,13 +127,16 @@ def send(conversation_id):
     try:
         message, _created = messages.send_message(g.user, conversation_id, request.form)
     except ServiceError as exc:
-        if is_htmx() or exc.status not in (413, 422, 403):
+        if is_htmx() or exc.status not in (413, 422, 403, 429):
             raise
         # Without JavaScript: show the page again with the error and the text kept.
         found = conversations.conversation_for(g.user, conversation_id)
-        return render_template("conversation.html", **_chrome(), **_thread_context(found),
-                               **_inbox_context(), error=exc.message,
-                               draft=request.form.get("body", "")), exc.status
+        response = make_response(render_template(
+            "conversation.html", **_chrome(), **_thread_context(found), **_inbox_context(),
+            error=exc.message, draft=request.form.get("body", "")), exc.status)
+        if exc.retry_after is not None:
+            response.headers["Retry-After"] = str(int(exc.retry_after))
+        return response
     if is_htmx():
         return render_template("events/sent.html", m=message_payload(message))
     return back_to(url_for("pages.conversation", conversation_id=conversation_id) + "#composer")

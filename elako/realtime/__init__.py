@@ -56,3 +56,8 @@ def signal(event_type, user_ids, data):
     """Announce an ephemeral event (typing, presence) to whichever of `user_ids` are connected."""
     if user_ids:
         get_bus().announce([str(u) for u in user_ids], event_type, data)
+
+
+def scrub(user_ids, carries):
+    """Erase the stored events of `user_ids` for which `carries(type, data)` is true."""
+    get_bus().scrub([str(u) for u in user_ids], carries)

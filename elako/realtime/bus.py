@@ -11,22 +11,33 @@ The protocol (docs/events.md has the long version):
 * Replay: a client that comes back with Last-Event-ID L gets every entry after L, in order. If L is
   no longer in the stream (trimmed, expired, lost) the client gets a `resync` event instead and
   reloads its state from MongoDB. "0-0" means "everything you still have".
+* At rest: with MESSAGE_ENCRYPTION_KEYS set, each stored entry's data is encrypted like message
+  bodies in MongoDB (crypto.py); the pub/sub announcement, which is never stored, is not. An entry
+  no configured key can read is a gap like a trimmed one (`HistoryGap`): the client resyncs.
+* Unsending a message `scrub`s every stored entry that carries its text from both participants'
+  streams, so deleted text does not live on in Redis either.
 """
 
 import json
 import re
 from dataclasses import dataclass
 
+from .. import crypto
+
 # Append + cap + keep-alive + announce, atomically, so a listener never sees an id that XRANGE
 # cannot find, and the stream never grows past its cap.
 PUBLISH_SCRIPT = """
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'type', ARGV[3], 'data', ARGV[4])
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'type', ARGV[3], 'data', ARGV[6])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('PUBLISH', ARGV[5], id .. ' ' .. ARGV[3] .. ' ' .. ARGV[4])
 return id
 """
 
 NO_EVENTS = "0-0"
+
+
+class HistoryGap(Exception):
+    """Stored events after the cursor cannot be read (encrypted with a key no longer configured)."""
 
 
 @dataclass(frozen=True)
@@ -72,9 +83,11 @@ class EventBus:
         """
         pipe = self.redis.pipeline(transaction=False)
         for user_id, event_type, data in events:
+            text = _dumps(data)
             self._publish(
                 keys=[self.stream_key(user_id)],
-                args=[self.maxlen, self.ttl_seconds, event_type, _dumps(data), self.channel(user_id)],
+                args=[self.maxlen, self.ttl_seconds, event_type, text, self.channel(user_id),
+                      crypto.encrypt(text)],
                 client=pipe,
             )
         return pipe.execute()
@@ -100,17 +113,45 @@ class EventBus:
         return bool(self.redis.xrange(key, last_id, last_id, count=1))
 
     def read_after(self, user_id, last_id, page_size=200):
-        """Yield the user's events after `last_id`, oldest first, a page at a time."""
+        """Yield the user's events after `last_id`, oldest first, a page at a time.
+
+        Raises HistoryGap at an entry that cannot be decrypted."""
+        for entry_id, fields in self._entries(user_id, f"({last_id}", page_size):
+            yield Event(fields["type"], _load(fields["data"]), entry_id)
+
+    def scrub(self, user_ids, carries):
+        """Delete every stored event of `user_ids` for which `carries(type, data)` is true.
+
+        For erasing text that must not outlive its deletion; scans each whole stream (at most
+        EVENT_STREAM_MAXLEN entries). A client whose Last-Event-ID was scrubbed gets a resync."""
+        for user_id in user_ids:
+            doomed = []
+            for entry_id, fields in self._entries(user_id, "-", 500):
+                try:
+                    data = _load(fields["data"])
+                except HistoryGap:
+                    continue  # unreadable by anyone with the current keys
+                if carries(fields["type"], data):
+                    doomed.append(entry_id)
+            if doomed:
+                self.redis.xdel(self.stream_key(user_id), *doomed)
+
+    def _entries(self, user_id, start, page_size):
         key = self.stream_key(user_id)
-        cursor = last_id
         while True:
-            entries = self.redis.xrange(key, f"({cursor}", "+", count=page_size)
-            for entry_id, fields in entries:
-                yield Event(fields["type"], json.loads(fields["data"]), entry_id)
-                cursor = entry_id
+            entries = self.redis.xrange(key, start, "+", count=page_size)
+            yield from entries
             if len(entries) < page_size:
                 return
+            start = f"({entries[-1][0]}"
 
 
 def _dumps(data):
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+def _load(stored):
+    try:
+        return json.loads(crypto.decrypt(stored))
+    except crypto.UnreadableMessage as exc:
+        raise HistoryGap(str(exc)) from exc

@@ -223,12 +223,26 @@ def delete_message(user, message_id):
         changes.update(set__last_message__body="", set__last_message__deleted=True)
     if changes:
         conversation = Conversation.objects(id=conversation.id).modify(new=True, **changes)
+    else:
+        conversation.reload()
     message.reload()
+    # The text also lives in the participants' stored events (the message itself, and previews
+    # in conversation snapshots): erase those too. The event below carries the conversation's
+    # current state and unread total, which supersedes anything erased.
+    realtime.scrub(conversation.participants,
+                   lambda _type, data: _carries_text_of(data, str(message.id)))
     payload = message_payload(message)
     realtime.notify("message_deleted", {
         user_id: {"message": payload,
                   "conversation": conversation_payload(conversation, user_id),
-                  **({"unread_total": unread_total(user_id)} if user_id == message.receiver_id
-                     else {})}
+                  "unread_total": unread_total(user_id)}
         for user_id in conversation.participants})
     return message
+
+
+def _carries_text_of(data, message_id):
+    """Whether an event's data holds the text (or preview) of message `message_id`."""
+    message = data.get("message") or {}
+    last = (data.get("conversation") or {}).get("last_message") or {}
+    return bool((message.get("id") == message_id and message.get("body"))
+                or (last.get("id") == message_id and last.get("preview")))

@@ -36,6 +36,16 @@ if before == 'online' then return 0 end
 return 1
 """
 
+# Take one of a user's stream slots, or answer 0 if all are taken: counting and adding in one step,
+# so many streams opened at the same moment cannot all slip under the cap.
+RESERVE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return 1
+"""
+
 # Decide whether a user whose online time passed is really gone. Answers the expiry to keep them
 # online until, 0 if they already were offline, or -1 if they just went offline.
 SETTLE = """
@@ -76,10 +86,27 @@ def live_stream_count(user_id):
     return get_redis().zcount(_key(user_id, "conns"), time.time(), "+inf")
 
 
-def connect(user):
-    """Register a new event stream of `user`; returns its connection id."""
-    cfg = current_app.config
+def reserve(user, limit):
+    """Hold a slot for a new event stream of `user` if fewer than `limit` are open; returns its
+    connection id, or None. An unused slot expires after PRESENCE_TTL_SECONDS."""
     connection_id = uuid.uuid4().hex
+    now = time.time()
+    taken = _script(RESERVE)(
+        keys=[_key(user.id, "conns")],
+        args=[now, now + current_app.config["PRESENCE_TTL_SECONDS"], connection_id, limit,
+              LAST_SEEN_TTL])
+    return connection_id if taken else None
+
+
+def release(user, connection_id):
+    """Give back a reserved slot whose stream never connected."""
+    get_redis().zrem(_key(user.id, "conns"), connection_id)
+
+
+def connect(user, connection_id=None):
+    """Register an event stream of `user` (in its reserved slot, if given); returns its id."""
+    cfg = current_app.config
+    connection_id = connection_id or uuid.uuid4().hex
     expires = time.time() + cfg["PRESENCE_TTL_SECONDS"]
     came_online = _script(CONNECT)(
         keys=[_key(user.id, "conns"), _key(user.id, "presence")],

@@ -19,9 +19,9 @@ import time
 from flask import current_app
 
 from ..errors import RateLimited
-from ..models import AuthSession
+from ..models import AuthSession, utcnow
 from ..realtime import get_bus, get_hub
-from ..realtime.bus import Event, parse_id
+from ..realtime.bus import Event, HistoryGap, parse_id
 from ..realtime.hub import CATCH_UP
 from . import messages, presence
 
@@ -29,25 +29,50 @@ KEEPALIVE = Event("keepalive", {})
 SESSION_RECHECK_SECONDS = 60
 
 
-def check_can_open(user):
-    """Refuse a new stream past the per-user cap (a runaway script, or a hundred tabs)."""
-    if presence.live_stream_count(user.id) >= current_app.config["MAX_STREAMS_PER_USER"]:
+def reserve(user):
+    """Take a slot for a new stream of `user`, or refuse past the per-user cap (a runaway script,
+    or a hundred tabs) with 429. Returns the connection id to pass to `events`."""
+    connection_id = presence.reserve(user, current_app.config["MAX_STREAMS_PER_USER"])
+    if connection_id is None:
         raise RateLimited("Too many open connections for this account. Close some tabs.",
-                          code="too_many_streams", retry_after=30)
+                          code="too_many_streams",
+                          retry_after=max(1, round(current_app.config["PRESENCE_TTL_SECONDS"])))
+    return connection_id
 
 
-def events(user, session_id, last_event_id):
-    """Yield the Events this user's stream sends, forever, and KEEPALIVE when idle.
+def _session_alive(session_id):
+    return bool(AuthSession.objects(id=session_id, expires_at__gt=utcnow()).count())
 
-    The caller writes each one to the client before asking for the next, so code after a `yield`
-    runs only once the event went out.
+
+def _signed_out(reason):
+    return Event("signed_out", {"reason": reason})
+
+
+def events(user, session, last_event_id, connection_id):
+    """Yield the Events this user's stream sends, until the session ends, and KEEPALIVE when idle.
+
+    `session` is the AuthSession the stream was opened with, `connection_id` the slot `reserve`
+    gave. The caller writes each event to the client before asking for the next, so code after a
+    `yield` runs only once the event went out.
     """
     bus = get_bus()
     hub = get_hub()
     heartbeat = current_app.config["SSE_HEARTBEAT_SECONDS"]
-    subscription = hub.subscribe(bus.channel(user.id))
-    connection_id = None
+    session_id = session.id
+    expires_in = (session.expires_at - utcnow()).total_seconds()
+    deadline = time.monotonic() + expires_in
+    connected = False
     try:
+        subscription = hub.subscribe(bus.channel(user.id))
+    except BaseException:
+        presence.release(user, connection_id)
+        raise
+    try:
+        # Subscribed: a sign-out from now on reaches this stream. One that came just before is
+        # caught here.
+        if not _session_alive(session_id):
+            yield _signed_out("signed_out")
+            return
         if last_event_id is None:
             cursor = bus.latest_id(user.id)
         elif parse_id(last_event_id) is None or not bus.can_resume(user.id, last_event_id):
@@ -56,26 +81,28 @@ def events(user, session_id, last_event_id):
             yield Event("resync", {"reason": "history_gap", "last_event_id": cursor}, cursor)
         else:
             cursor = last_event_id
-            for event in bus.read_after(user.id, cursor):
+            for event in _read_after(bus, user, cursor):
                 yield event
                 cursor = event.id
                 _after_sent(user, event)
-        connection_id = presence.connect(user)
+        presence.connect(user, connection_id)
+        connected = True
         messages.mark_delivered(user)
 
         next_beat = time.monotonic() + heartbeat
         next_session_check = time.monotonic() + SESSION_RECHECK_SECONDS
         while True:
-            item = subscription.get(timeout=max(0, next_beat - time.monotonic()))
+            wake = min(next_beat, deadline)
+            item = subscription.get(timeout=max(0, wake - time.monotonic()))
             if item is CATCH_UP:
-                for event in bus.read_after(user.id, cursor):
+                for event in _read_after(bus, user, cursor):
                     yield event
                     cursor = event.id
                     _after_sent(user, event)
             elif item is not None and item.id is None:
                 if item.type == "session_revoked":
                     if item.data["session_id"] == str(session_id):
-                        yield Event("signed_out", {})
+                        yield _signed_out("signed_out")
                         return
                 else:
                     yield item
@@ -84,19 +111,33 @@ def events(user, session_id, last_event_id):
                 cursor = item.id
                 _after_sent(user, item)
             now = time.monotonic()
+            if now >= deadline:
+                yield _signed_out("expired")
+                return
             if now >= next_beat:
                 yield KEEPALIVE
                 presence.heartbeat(user, connection_id)
                 next_beat = now + heartbeat
                 if now >= next_session_check:
-                    if not AuthSession.objects(id=session_id).count():
-                        yield Event("signed_out", {})
+                    if not _session_alive(session_id):
+                        yield _signed_out("signed_out")
                         return
                     next_session_check = now + SESSION_RECHECK_SECONDS
     finally:
         hub.unsubscribe(subscription)
-        if connection_id:
+        if connected:
             presence.disconnect(user, connection_id)
+        else:
+            presence.release(user, connection_id)
+
+
+def _read_after(bus, user, cursor):
+    """Stored events after `cursor`; where they cannot be read, a resync to the newest instead."""
+    try:
+        yield from bus.read_after(user.id, cursor)
+    except HistoryGap:
+        newest = bus.latest_id(user.id)
+        yield Event("resync", {"reason": "history_gap", "last_event_id": newest}, newest)
 
 
 def _after_sent(user, event):

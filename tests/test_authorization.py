@@ -1,0 +1,521 @@
+"""Who may see or change what, on every surface, over real HTTP against gunicorn.
+
+The route matrix: every route of the app (read from its URL map, so a new route fails
+`test_every_route_is_in_the_matrix` until it is classified here), in each of its forms (page, htmx
+fragment, JSON API, event stream), called by: a participant of a conversation, the other
+participant, another customer, another store, an anonymous caller, a caller with forged
+credentials and one with expired credentials. Outsiders get 404 (the same answer as for an id that
+does not exist) or 401; your own data under /api/users/<id>/ answers others 403, the same for
+every id. Nothing an outsider tries changes anything.
+
+The event matrix: every event type is produced in one conversation while outsiders' streams (both
+kinds) are open; they receive nothing of it, and each participant receives only what is theirs.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import pytest
+import requests
+from bson import ObjectId
+
+from elako.blueprints.events import HTML_TEMPLATES
+from tests.support.credentials import (
+    expired_token, forged_token, session_cookie, session_data, unsigned_token,
+)
+from tests.support.html import parse
+
+pytestmark = pytest.mark.e2e
+
+SECRET = "e2e-secret-" + "y" * 40  # tests/support/servers.py
+PASSWORD = "correct horse battery"
+MISSING = str(ObjectId())  # an id that exists nowhere
+SIGNED_IN = ("participant", "other participant", "another customer", "another store")
+NOT_SIGNED_IN = ("anonymous", "forged", "expired")
+ACTORS = SIGNED_IN + NOT_SIGNED_IN
+
+
+# -- the people ------------------------------------------------------------------------------------
+
+@dataclass
+class Actor:
+    """Someone calling the app: a bearer token for the API, a cookie and CSRF token for pages."""
+
+    name: str
+    user: object = None  # RemoteUser, for signed-in actors
+    display_name: str = ""
+    token: str | None = None
+    cookie: str | None = None
+    csrf: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def signed_in(self):
+        return self.name in SIGNED_IN
+
+    @property
+    def role(self):
+        return self.user.role if self.user else "customer"
+
+
+def browser_credentials(server, user):
+    """(cookie header, CSRF token) of a fresh signed-in browser session of `user`."""
+    session = user.browser()
+    html = session.get(server.url + "/settings", timeout=10).text
+    token = parse(html).find_all("input", name="csrf_token")[0].attrs["value"]
+    return "; ".join(f"{c.name}={c.value}" for c in session.cookies), token
+
+
+def fresh(server, actor):
+    """The same actor with credentials of their own, for requests that end a session."""
+    if not actor.signed_in:
+        return actor
+    cookie, csrf = browser_credentials(server, actor.user)
+    token = requests.post(server.url + "/api/auth/token", timeout=10, json={
+        "email": actor.user.email, "password": PASSWORD}).json()["access_token"]
+    return Actor(actor.name, actor.user, actor.display_name, token, cookie, csrf)
+
+
+@pytest.fixture(scope="module")
+def world(server, server_db):
+    names = {"participant": ("customer", "Maria Santos"),
+             "other participant": ("store", "Aling Nena's Store"),
+             "another customer": ("customer", "Nosy Neighbour"),
+             "another store": ("store", "Rival Store")}
+    actors = {}
+    for name, (role, display) in names.items():
+        user = server.register(role, display)
+        cookie, csrf = browser_credentials(server, user)
+        actors[name] = Actor(name, user, display, user.token, cookie, csrf)
+    customer, store = actors["participant"].user, actors["other participant"].user
+    cid = customer.open_conversation(store)
+    first = customer.send(cid, "Pabili po ng Milo")
+    store.send(cid, "Ilan po?")
+    # The outsiders have a conversation of their own.
+    actors["another customer"].user.open_conversation(actors["another store"].user)
+
+    # Anonymous: no cookie but a browser session of its own, so CSRF is not what stops it.
+    anonymous = requests.Session()
+    html = anonymous.get(server.url + "/signin", timeout=10).text
+    anon_csrf = parse(html).find_all("input", name="csrf_token")[0].attrs["value"]
+    actors["anonymous"] = Actor("anonymous", cookie="; ".join(
+        f"{c.name}={c.value}" for c in anonymous.cookies), csrf=anon_csrf)
+
+    # Forged: the participant's own session id and token claims, signed with the wrong key.
+    participant = actors["participant"]
+    real = session_data(SECRET, participant.cookie.split("elako_session=", 1)[1].split(";")[0])
+    actors["forged"] = Actor(
+        "forged", token=forged_token(participant.token),
+        cookie=session_cookie("not-the-secret-" + "f" * 40, real), csrf=participant.csrf,
+        extra={"alg_none": unsigned_token(participant.token)})
+
+    # Expired: the participant's own credentials, correctly signed, whose time has passed.
+    cookie, csrf = browser_credentials(server, customer)
+    sid = session_data(SECRET, cookie.split("elako_session=", 1)[1].split(";")[0])["sid"]
+    server_db(server).auth_sessions.update_one(
+        {"_id": ObjectId(sid)}, {"$set": {"expires_at": datetime.utcnow() - timedelta(hours=1)}})
+    actors["expired"] = Actor("expired", token=expired_token(participant.token, SECRET),
+                              cookie=cookie, csrf=csrf)
+    return {"server": server, "actors": actors, "cid": cid, "first_message": first["id"]}
+
+
+# -- the routes ------------------------------------------------------------------------------------
+
+@dataclass
+class Route:
+    """One route: who may use it (`access`), and how to call it."""
+
+    access: str  # public | signed_in | customers | conversation | message | own
+    path: str  # with {cid}, {mid}, {uid}, {store}, {customer}, {first}
+    surface: str  # page | api | stream
+    json: object = None  # a dict, or a function of the actor
+    form: dict = None
+    ok: tuple = ()  # the statuses that mean "allowed"
+    htmx: bool = True  # pages: also call it as htmx does
+    ends_session: bool = False
+    undo: str | None = None  # API method+path that reverses an allowed call
+
+
+CONVERSATION_ACTIONS = ("archive", "unarchive", "block", "unblock")
+
+ROUTES = {
+    # public
+    ("pages.home", "GET"): Route("public", "/", "page", ok=(302,), htmx=False),
+    ("auth.sign_in", "GET"): Route("public", "/signin", "page", ok=(200, 302), htmx=False),
+    ("auth.sign_in", "POST"): Route("public", "/signin", "page", ok=(303,), htmx=False,
+                                    form={"email": "{email}", "password": PASSWORD}),
+    ("auth.sign_up", "GET"): Route("public", "/signup", "page", ok=(200,), htmx=False),
+    ("auth.sign_up", "POST"): Route("public", "/signup", "page", ok=(303,), htmx=False,
+                                    form={"role": "customer", "name": "New", "email": "{new_email}",
+                                          "password": PASSWORD}),
+    ("auth.session_ended", "GET"): Route("public", "/session-ended", "page", ok=(303,),
+                                         htmx=False),
+    ("auth.sign_out", "POST"): Route("public", "/signout", "page", ok=(303,), htmx=False,
+                                     ends_session=True),
+    ("assets.static", "GET"): Route("public", "/static/elako.js", "page", ok=(200,), htmx=False),
+    ("health.healthz", "GET"): Route("public", "/healthz", "api", ok=(200,)),
+    ("api.register", "POST"): Route("public", "/api/auth/register", "api", ok=(201,), json={
+        "role": "customer", "name": "New", "email": "{new_email}", "password": PASSWORD}),
+    ("api.token", "POST"): Route("public", "/api/auth/token", "api", ok=(200,),
+                                 json={"email": "{email}", "password": PASSWORD}),
+    # any signed-in user, about themselves
+    ("pages.inbox", "GET"): Route("signed_in", "/inbox", "page", ok=(200,)),
+    ("pages.stores", "GET"): Route("signed_in", "/stores", "page", ok=(200,)),
+    ("pages.settings", "GET"): Route("signed_in", "/settings", "page", ok=(200,), htmx=False),
+    ("pages.settings", "POST"): Route("signed_in", "/settings", "page", ok=(200,), htmx=False,
+                                      form={"name": "{name}", "timezone": "Asia/Manila"}),
+    ("events.browser_stream", "GET"): Route("signed_in", "/events", "stream", ok=(200,)),
+    ("events.stream", "GET"): Route("signed_in", "/api/events", "stream", ok=(200,)),
+    ("api.me", "GET"): Route("signed_in", "/api/me", "api", ok=(200,)),
+    ("api.stores", "GET"): Route("signed_in", "/api/stores", "api", ok=(200,)),
+    ("api.revoke_token", "DELETE"): Route("signed_in", "/api/auth/token", "api", ok=(204,),
+                                          ends_session=True),
+    ("api.open_conversation", "POST"): Route(
+        "signed_in", "/api/conversations", "api", ok=(200, 201),
+        json=lambda actor, w: ({"customer_id": w["actors"]["participant"].user.id}
+                               if actor.role == "store"
+                               else {"store_id": w["actors"]["other participant"].user.id})),
+    ("pages.start_chat", "POST"): Route("customers", "/stores/{store}/chat", "page",
+                                        ok=(303,), htmx=False),
+    # one conversation's participants only
+    ("pages.conversation", "GET"): Route("conversation", "/c/{cid}", "page", ok=(200,)),
+    ("pages.send", "POST"): Route("conversation", "/c/{cid}/messages", "page", ok=(200, 303),
+                                  form={"body": "from {name}"}),
+    ("pages.mark_read", "POST"): Route("conversation", "/c/{cid}/read", "page", ok=(204, 303)),
+    ("pages.typing_signal", "POST"): Route("conversation", "/c/{cid}/typing", "page", ok=(204,),
+                                           form={"state": "start"}),
+    ("pages.conversation_action", "POST"): Route("conversation", "/c/{cid}/{action}", "page",
+                                                 ok=(303,), htmx=False),
+    ("api.get_conversation", "GET"): Route("conversation", "/api/conversations/{cid}", "api",
+                                           ok=(200,)),
+    ("api.list_messages", "GET"): Route("conversation", "/api/conversations/{cid}/messages",
+                                        "api", ok=(200,)),
+    ("api.send_message", "POST"): Route("conversation", "/api/conversations/{cid}/messages", "api",
+                                        ok=(201,), json={"body": "from {name}"}),
+    ("api.mark_read", "PATCH"): Route("conversation", "/api/conversations/{cid}/read", "api",
+                                      ok=(200,), json={}),
+    ("api.typing_signal", "POST"): Route("conversation", "/api/conversations/{cid}/typing", "api",
+                                         ok=(204,), json={"state": "start"}),
+    ("api.archive", "POST"): Route("conversation", "/api/conversations/{cid}/archive", "api",
+                                   ok=(200,), undo="DELETE /api/conversations/{cid}/archive"),
+    ("api.unarchive", "DELETE"): Route("conversation", "/api/conversations/{cid}/archive", "api",
+                                       ok=(200,)),
+    ("api.block", "POST"): Route("conversation", "/api/conversations/{cid}/block", "api",
+                                 ok=(200,), undo="DELETE /api/conversations/{cid}/block"),
+    ("api.unblock", "DELETE"): Route("conversation", "/api/conversations/{cid}/block", "api",
+                                     ok=(200,)),
+    # the sender's own message only
+    ("pages.delete_message", "POST"): Route("message", "/m/{mid}/delete", "page", ok=(204, 303)),
+    ("api.delete_message", "DELETE"): Route("message", "/api/messages/{mid}", "api", ok=(200,)),
+    # the caller's own data only
+    ("api.list_conversations", "GET"): Route("own", "/api/users/{uid}/conversations", "api",
+                                             ok=(200,)),
+    ("api.unread_count", "GET"): Route("own", "/api/users/{uid}/unread-count", "api", ok=(200,)),
+}
+
+# Extra forms of a route: htmx's "older messages" fragment of a thread.
+EXTRA_PATHS = {("pages.conversation", "GET"): ["/c/{cid}?before={first}"]}
+
+
+def test_every_route_is_in_the_matrix(app):
+    found = {(rule.endpoint, method) for rule in app.url_map.iter_rules()
+             for method in rule.methods - {"HEAD", "OPTIONS"}}
+    assert found == set(ROUTES), (
+        f"not in the matrix: {sorted(found - set(ROUTES))}; gone: {sorted(set(ROUTES) - found)}")
+
+
+def test_every_event_type_is_in_the_event_matrix():
+    assert set(HTML_TEMPLATES) == set(EVENT_TYPES)
+
+
+# -- calling a route -------------------------------------------------------------------------------
+
+_counter = iter(range(10**6))
+
+
+def fill(value, values):
+    if isinstance(value, str):
+        return value.format(**values)
+    if isinstance(value, dict):
+        return {k: fill(v, values) for k, v in value.items()}
+    return value
+
+
+def call(w, actor, key, path, *, htmx=False, mid=None):
+    route, method = ROUTES[key], key[1]
+    server, actors = w["server"], w["actors"]
+    values = {"cid": w["cid"], "mid": mid or MISSING, "first": w["first_message"],
+              "uid": actors["participant"].user.id,
+              "store": actors["other participant"].user.id,
+              "email": actor.user.email if actor.user else actors["participant"].user.email,
+              "new_email": f"new{next(_counter)}-{ObjectId()}@example.ph",
+              "name": actor.display_name or "Somebody"}
+    url = server.url + fill(path, values)
+    headers, kwargs = {}, {}
+    if route.surface in ("api", "stream") and url.startswith(server.url + "/api/"):
+        if actor.token:
+            headers["Authorization"] = f"Bearer {actor.token}"
+    elif actor.cookie:
+        headers["Cookie"] = actor.cookie
+    if route.surface == "page" and method == "POST":
+        form = fill(route.form or {}, values)
+        if htmx:
+            headers["X-CSRFToken"] = actor.csrf or ""
+        else:
+            form["csrf_token"] = actor.csrf or ""
+        kwargs["data"] = form
+    body = route.json(actor, w) if callable(route.json) else route.json
+    if body is not None:
+        kwargs["json"] = fill(body, values)
+    if htmx:
+        headers["HX-Request"] = "true"
+    if route.surface == "stream":
+        headers["Accept"] = "text/event-stream"
+        response = requests.get(url, headers=headers, stream=True, timeout=10)
+        if response.status_code == 200:
+            response.close()  # it would stream forever
+        else:
+            response.content  # a refusal: read it for the checks
+        return response
+    return requests.request(method, url, headers=headers, allow_redirects=False, timeout=10,
+                            **kwargs)
+
+
+def error_text(response):
+    """What an error answer says, whatever its form."""
+    if response.headers.get("Content-Type", "").startswith("application/json"):
+        return response.json()["error"]
+    root = parse(response.text)
+    notes = root.with_class("error-note") or [p for s in root.with_class("error-page")
+                                              for p in s.find_all("p")][:1]
+    return [n.text for n in notes]
+
+
+# -- the matrix ------------------------------------------------------------------------------------
+
+def expected_denial(key, path, actor, response, htmx):
+    """Problems with how a caller who is not signed in was refused (empty when right)."""
+    route, method = ROUTES[key], key[1]
+    if path.startswith("/api/"):
+        code = {"anonymous": "missing_token", "forged": "invalid_token",
+                "expired": "token_expired"}[actor.name]
+        if response.status_code != 401 or response.json()["error"]["code"] != code:
+            return [f"{response.status_code} {response.text[:120]}, expected 401 {code}"]
+        return []
+    if route.surface == "stream":
+        return [] if response.status_code == 401 else [f"{response.status_code}, expected 401"]
+    if actor.name == "forged" and method == "POST":
+        return forged_post(response)
+    if htmx:
+        if response.status_code == 204 and response.headers.get("HX-Redirect") == "/signin":
+            return []
+        return [f"htmx {response.status_code}, expected 204 with HX-Redirect to /signin"]
+    if response.status_code == 302 and response.headers["Location"].startswith("/signin"):
+        return []
+    return [f"{response.status_code} to {response.headers.get('Location')}, expected sign-in"]
+
+
+def forged_post(response):
+    """A forged cookie is thrown away whole, CSRF token included: the form is refused."""
+    if response.status_code == 400 and "did not come from this site" in response.text:
+        return []
+    return [f"{response.status_code}, expected 400 (CSRF)"]
+
+
+def forms_of(route, key):
+    paths = [route.path] + EXTRA_PATHS.get(key, [])
+    if key == ("pages.conversation_action", "POST"):
+        paths = [route.path.replace("{action}", action) for action in CONVERSATION_ACTIONS]
+    forms = [(path, False) for path in paths]
+    if route.surface == "page" and route.htmx:
+        forms += [(path, True) for path in paths]
+    return forms
+
+
+def check(w, key, actor):
+    """Call every form of route `key` as `actor`; return what was wrong."""
+    route = ROUTES[key]
+    server, actors = w["server"], w["actors"]
+    participant = actors["participant"].user
+    problems = []
+    for path, htmx in forms_of(route, key):
+        label = f"{actor.name} {key[1]} {path}{' (htmx)' if htmx else ''}"
+        caller = fresh(server, actor) if route.ends_session else actor
+        mid = None
+        if route.access == "message":
+            mid = participant.send(w["cid"], f"to unsend {next(_counter)}")["id"]
+        response = call(w, caller, key, path, htmx=htmx, mid=mid)
+        status = response.status_code
+        if (route.access == "public" and actor.name == "forged" and key[1] == "POST"
+                and route.surface == "page"):
+            problems += [f"{label}: {p}" for p in forged_post(response)]
+            continue
+
+        allowed = (route.access == "public"
+                   or (actor.signed_in and route.access == "signed_in")
+                   or (actor.signed_in and route.access == "customers"
+                       and actor.role == "customer")
+                   or (route.access == "conversation"
+                       and actor.name in ("participant", "other participant"))
+                   or (route.access in ("message", "own") and actor.name == "participant"))
+        if allowed:
+            if status not in route.ok:
+                problems.append(f"{label}: {status} {response.text[:160]}, expected {route.ok}")
+            if route.undo:
+                method, undo_path = route.undo.split(" ", 1)
+                actor.user.call(method, fill(undo_path, {"cid": w["cid"]}))
+            continue
+        if not actor.signed_in:
+            problems += [f"{label}: {p}"
+                         for p in expected_denial(key, path, actor, response, htmx)]
+        else:
+            expected = 403 if route.access == "own" else 404
+            # The same answer as for something that does not exist: no existence leak.
+            ghost = call(w, caller, key, path.replace("{cid}", MISSING).replace(
+                "{uid}", MISSING).replace("{store}", MISSING), htmx=htmx)
+            if status != expected or ghost.status_code != expected:
+                problems.append(f"{label}: {status} {response.text[:160]}, expected {expected}")
+            elif error_text(response) != error_text(ghost):
+                problems.append(f"{label}: {error_text(response)} differs from "
+                                f"{error_text(ghost)} for a missing id")
+        if mid is not None:  # a refused unsend left the message alone
+            history = participant.call("GET", f"/api/conversations/{w['cid']}/messages").json()
+            [message] = [m for m in history["items"] if m["id"] == mid]
+            if message["deleted"] or not message["body"]:
+                problems.append(f"{label}: the message was deleted anyway")
+    return problems
+
+
+@pytest.mark.parametrize("key", sorted(ROUTES), ids=lambda key: f"{key[1]} {key[0]}")
+def test_route_matrix(world, key):
+    problems = []
+    for name in ACTORS:
+        problems += check(world, key, world["actors"][name])
+    assert not problems, "\n".join(problems)
+
+
+def test_forged_alg_none_token_is_refused(world):
+    forged = world["actors"]["forged"]
+    for path in ("/api/me", f"/api/conversations/{world['cid']}", "/api/events"):
+        response = requests.get(world["server"].url + path, timeout=10, headers={
+            "Authorization": f"Bearer {forged.extra['alg_none']}"})
+        assert response.status_code == 401, path
+        assert response.json()["error"]["code"] == "invalid_token"
+
+
+def test_outsiders_changed_nothing(world):
+    """After the whole matrix: only the two participants wrote in the conversation, and its
+    state is theirs (not archived or blocked by anyone, which would show in their views)."""
+    actors = world["actors"]
+    participant, other = actors["participant"].user, actors["other participant"].user
+    history = participant.call("GET", f"/api/conversations/{world['cid']}/messages",
+                               params={"limit": 100}).json()["items"]
+    assert {m["sender_id"] for m in history} <= {participant.id, other.id}
+    for user in (participant, other):
+        view = user.call("GET", f"/api/conversations/{world['cid']}").json()
+        assert not (view["blocked_by_me"] or view["blocked_by_other"] or view["archived"])
+
+
+# -- the event matrix ------------------------------------------------------------------------------
+
+EVENT_TYPES = ("message", "message_deleted", "read", "delivered", "conversation", "typing",
+               "presence", "resync", "signed_out")
+
+
+def test_event_matrix(server, sse):
+    """Each event type happens in one conversation; outsiders see none of it, participants see
+    theirs. Another customer of the same store may see only the store's presence."""
+    customer = server.register("customer", "Maria")
+    store = server.register("store", "Sari-Sari")
+    cid = customer.open_conversation(store)
+    first = customer.send(cid, "first")  # now they are each other's counterparts for presence
+    outsider_c = server.register("customer", "Outsider Customer")
+    outsider_s = server.register("store", "Outsider Store")
+    outsiders_cid = outsider_c.open_conversation(outsider_s)
+    neighbour = server.register("customer", "Same Store's Other Customer")
+    neighbours_cid = neighbour.open_conversation(store)
+    neighbour.send(neighbours_cid, "hello store")
+
+    def streams_of(user):
+        cookie = "; ".join(f"{c.name}={c.value}" for c in user.browser().cookies)
+        return {"json": sse(user.events_url(), headers=user.headers),
+                "html": sse(server.url + "/events", headers={"Cookie": cookie})}
+
+    watchers = {"outsider customer": (streams_of(outsider_c), outsiders_cid),
+                "outsider store": (streams_of(outsider_s), outsiders_cid),
+                "neighbour": (streams_of(neighbour), neighbours_cid)}
+    store_streams = streams_of(store)
+    for stream in [*store_streams.values()] + [s for w, _ in watchers.values() for s in w.values()]:
+        stream.wait_for_comments(1)
+    customer_browser = customer.browser()
+    customer_cookie = "; ".join(f"{c.name}={c.value}" for c in customer_browser.cookies)
+    customer_streams = {"json": sse(customer.events_url(), headers=customer.headers),
+                        "html": sse(server.url + "/events", headers={"Cookie": customer_cookie})}
+    for stream in customer_streams.values():
+        stream.wait_for_comments(1)  # connected: the store was told the customer is online
+
+    # Every event type, in the customer and store's conversation.
+    sent = customer.send(cid, "secret order: 2 kilos")
+    customer_streams["json"].wait_for("delivered")
+    store.call("POST", f"/api/conversations/{cid}/typing", json={"state": "start"})
+    customer.call("POST", f"/api/conversations/{cid}/typing", json={"state": "start"})
+    store.call("PATCH", f"/api/conversations/{cid}/read", json={})
+    customer.call("DELETE", f"/api/messages/{sent['id']}")
+    for method in ("POST", "DELETE"):
+        customer.call(method, f"/api/conversations/{cid}/archive")
+        store.call(method, f"/api/conversations/{cid}/block")
+    resynced = sse(customer.events_url(), headers={**customer.headers, "Last-Event-ID": "bad"})
+    resynced.wait_for("resync")
+    html = customer_browser.get(server.url + "/inbox", timeout=10).text
+    token = parse(html).find_all("input", name="csrf_token")[0].attrs["value"]
+    customer_browser.post(server.url + "/signout", data={"csrf_token": token}, timeout=10)
+    customer_streams["html"].wait_for("signed_out")
+
+    # Then one event of their own for each watcher: everything sent to them before it has arrived.
+    outsider_c.send(outsiders_cid, "sentinel")
+    neighbour.send(neighbours_cid, "sentinel")
+    for streams, _ in watchers.values():
+        for stream in streams.values():
+            stream.wait_for(lambda e: e.type == "message" and "sentinel" in e.data)
+
+    # The participants got each type that is theirs...
+    for stream in (*store_streams.values(), customer_streams["json"]):
+        stream.wait_for("conversation", count=4)  # archive, unarchive, block, unblock
+    customer_types = {e.type for e in customer_streams["json"].events}
+    store_types = {e.type for e in store_streams["json"].events}
+    assert customer_types >= {"message", "delivered", "typing", "read", "message_deleted",
+                              "conversation"}
+    assert store_types >= {"message", "typing", "read", "message_deleted", "conversation",
+                           "presence"}
+    assert {e.type for e in store_streams["html"].events} >= store_types
+    assert resynced.events[0].type == "resync"
+    assert customer_streams["html"].events[-1].type == "signed_out"
+    covered = customer_types | store_types | {"resync", "signed_out"}
+    assert covered >= set(EVENT_TYPES)
+    # ...and nothing that is not: their own typing, the other side's delivery ticks, another
+    # session's sign-out, or a resync another stream asked for.
+    assert [e.json["user_id"] for e in customer_streams["json"].of_type("typing")] == [store.id]
+    assert [e.json["user_id"] for e in store_streams["json"].of_type("typing")] == [customer.id]
+    assert not [e for e in store_streams["json"].of_type("delivered")
+                if sent["id"] in e.json["message_ids"]]
+    for stream in (*store_streams.values(), customer_streams["json"]):
+        assert not stream.of_type("signed_out") and not stream.of_type("resync")
+    assert not customer_streams["json"].closed.is_set()
+
+    # The outsiders: nothing of the conversation, on either kind of stream. What they do get is
+    # about their own conversation (their sentinel and its delivery tick), and the neighbour, who
+    # talks to the same store, may learn that the store came online.
+    secrets = (cid, customer.id, first["id"], sent["id"], "secret order", "Maria")
+    for name, (streams, own_cid) in watchers.items():
+        allowed = {"message", "delivered"} | ({"presence"} if name == "neighbour" else set())
+        for kind, stream in streams.items():
+            for event in stream.events:
+                leaked = [s for s in secrets if s in event.data]
+                assert not leaked and event.type in allowed, (
+                    f"{name} ({kind}) got {event.type}: {event.data}")
+                if kind == "json" and event.type in ("message", "delivered"):
+                    about = event.json.get("conversation_id") or event.json["message"][
+                        "conversation_id"]
+                    assert about == own_cid, f"{name} got {event.type} about {about}"
+                if event.type == "presence":
+                    assert store.id in event.data

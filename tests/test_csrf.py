@@ -1,0 +1,193 @@
+"""CSRF: every state-changing browser request needs the page's token, as a form field or as the
+X-CSRFToken header htmx sends (set once on <body>); without it nothing changes and the user gets
+a clear error. The JSON API takes bearer tokens only, so it needs none.
+
+The routes come from the app's URL map: a new state-changing browser route fails
+`test_every_state_changing_browser_route_is_covered` until it is added here.
+"""
+
+import re
+
+import pytest
+
+from elako.models import Conversation, Message, User
+from tests.conftest import PASSWORD, PageClient
+from tests.support.html import parse
+
+STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
+CSRF_MESSAGE = "did not come from this site"
+
+
+class World:
+    """A customer and a store with a conversation and a message, both signed in."""
+
+    def __init__(self, app, people, monkeypatch):
+        self.app = app
+        self.customer, self.store = people.customer(), people.store()
+        self.conversation_id = self.customer.open_conversation(self.store)
+        self.message_id = self.customer.send(self.conversation_id, "Pabili po")["id"]
+        self.store.send(self.conversation_id, "Ano po yun?")
+        self.signals = []
+        from elako.services import typing
+
+        monkeypatch.setattr(typing.realtime, "signal",
+                            lambda kind, users, data: self.signals.append(kind))
+
+
+def conversation(world):
+    return Conversation.objects.get(id=world.conversation_id)
+
+
+# endpoint -> (who posts, url, form data, what the request changes)
+def cases(world):
+    customer, cid = world.customer, world.conversation_id
+    fresh_email = "new-person@example.ph"
+    anonymous = PageClient(world.app)
+    return {
+        "auth.sign_in": (anonymous, "/signin", {"email": customer.email, "password": PASSWORD},
+                         lambda: anonymous.get("/inbox").status_code == 200),
+        "auth.sign_up": (anonymous, "/signup", {"role": "customer", "name": "New", "email":
+                         fresh_email, "password": PASSWORD},
+                         lambda: User.objects(email=fresh_email).count()),
+        "auth.sign_out": (customer.page, "/signout", {},
+                          lambda: customer.page.get("/inbox").status_code),
+        "pages.start_chat": (customer.page, f"/stores/{world.other_store.id}/chat", {},
+                             lambda: Conversation.objects(customer_id=customer.id).count()),
+        "pages.send": (customer.page, f"/c/{cid}/messages", {"body": "forged?"},
+                       lambda: Message.objects(conversation_id=cid).count()),
+        "pages.mark_read": (customer.page, f"/c/{cid}/read", {},
+                            lambda: conversation(world).customer_unread),
+        "pages.typing_signal": (customer.page, f"/c/{cid}/typing", {"state": "start"},
+                                lambda: list(world.signals)),
+        "pages.conversation_action": (customer.page, f"/c/{cid}/block", {},
+                                      lambda: list(conversation(world).blocked_by)),
+        "pages.delete_message": (customer.page, f"/m/{world.message_id}/delete", {},
+                                 lambda: Message.objects.get(id=world.message_id).deleted_at),
+        "pages.settings": (customer.page, "/settings", {"name": "Renamed",
+                           "timezone": "Asia/Manila"},
+                           lambda: User.objects.get(id=customer.id).name),
+    }
+
+
+ENDPOINTS = ["auth.sign_in", "auth.sign_up", "auth.sign_out", "pages.start_chat", "pages.send",
+             "pages.mark_read", "pages.typing_signal", "pages.conversation_action",
+             "pages.delete_message", "pages.settings"]
+
+
+@pytest.fixture
+def world(app, people, monkeypatch):
+    w = World(app, people, monkeypatch)
+    w.other_store = people.store(name="Another store")
+    for person in (w.customer, w.store):
+        person.page  # sign in (and fetch a page, so the client holds the page's token)
+    return w
+
+
+def test_every_state_changing_browser_route_is_covered(app):
+    browser_routes = {rule.endpoint for rule in app.url_map.iter_rules()
+                      if rule.methods & STATE_CHANGING and not rule.rule.startswith("/api/")}
+    assert browser_routes == set(ENDPOINTS)
+
+
+def assert_refused(response, before, after):
+    assert response.status_code == 400, response.get_data(as_text=True)[:300]
+    assert CSRF_MESSAGE in response.get_data(as_text=True)
+    assert after == before, "a refused request changed something"
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_refused_without_a_token(world, endpoint):
+    page, url, data, state = cases(world)[endpoint]
+    before = state()
+    response = page.post(url, data, csrf=False)
+    assert_refused(response, before, state())
+    # A readable page, not a bare 400: a heading and a way back.
+    document = parse(response.get_data(as_text=True))
+    assert document.find_all("h1") and document.find_all("a", href="/")
+    assert response.mimetype == "text/html"
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_refused_from_htmx_without_a_token_with_a_fragment_for_the_error_slot(world, endpoint):
+    page, url, data, state = cases(world)[endpoint]
+    before = state()
+    response = page.post(url, data, csrf=False, htmx=True,
+                         headers={"X-Error-Target": "#composer-error"})
+    assert_refused(response, before, state())
+    assert response.headers["HX-Retarget"] == "#composer-error"
+    assert "<html" not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_refused_with_a_wrong_token(world, endpoint):
+    page, url, data, state = cases(world)[endpoint]
+    another_sessions = world.store.page.csrf_token
+    assert another_sessions and another_sessions != page.csrf_token
+    before = state()
+    for token in ("garbage", "", another_sessions):
+        response = page.post(url, {**data, "csrf_token": token}, csrf=False)
+        assert_refused(response, before, state())
+        header = page.post(url, data, csrf=False, htmx=True, headers={"X-CSRFToken": token})
+        assert_refused(header, before, state())
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_accepted_with_the_form_field(world, endpoint):
+    page, url, data, state = cases(world)[endpoint]
+    before = state()
+    response = page.post(url, data)  # the hidden csrf_token field, as a plain form sends it
+    assert response.status_code in (200, 204, 303), response.get_data(as_text=True)[:300]
+    assert state() != before
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_accepted_with_the_htmx_header(world, endpoint):
+    page, url, data, state = cases(world)[endpoint]
+    if page.csrf_token is None:
+        page.get("/signin")
+    before = state()
+    response = page.post(url, data, csrf=False, htmx=True,
+                         headers={"X-CSRFToken": page.csrf_token})
+    assert response.status_code in (200, 204, 303), response.get_data(as_text=True)[:300]
+    assert state() != before
+
+
+def test_pages_set_the_header_once_for_htmx(world):
+    """The token htmx sends comes from <body hx-headers>, and every form carries it too."""
+    html = world.customer.page.get(f"/c/{world.conversation_id}").get_data(as_text=True)
+    body = parse(html).find_all("body")[0]
+    header_token = re.search(r'"X-CSRFToken": "([^"]+)"', body.attrs["hx-headers"]).group(1)
+    forms = [f for f in parse(html).find_all("form") if f.attrs.get("method") == "post"]
+    assert forms
+    for form in forms:
+        assert form.find_all("input", name="csrf_token")[0].attrs["value"] == header_token
+
+
+def test_the_json_api_needs_no_csrf_token_and_ignores_cookies(world):
+    """Bearer tokens only: a signed-in browser's cookie does not make an API call."""
+    customer, cid = world.customer, world.conversation_id
+    sent = customer.api.post(f"/api/conversations/{cid}/messages", json={"body": "via API"})
+    assert sent.status_code == 201
+    with_cookie_only = customer.page.http.post(f"/api/conversations/{cid}/messages",
+                                               json={"body": "cookie, no bearer"})
+    assert with_cookie_only.status_code == 401
+
+
+@pytest.mark.e2e
+def test_csrf_over_real_http(server):
+    customer = server.register("customer", "Maria")
+    store = server.register("store", "Sari-Sari")
+    cid = customer.open_conversation(store)
+    browser = customer.browser()
+    url = f"{server.url}/c/{cid}/messages"
+    refused = browser.post(url, data={"body": "no token"}, allow_redirects=False, timeout=10)
+    assert refused.status_code == 400 and CSRF_MESSAGE in refused.text
+    page = browser.get(f"{server.url}/c/{cid}", timeout=10).text
+    token = parse(page).find_all("input", name="csrf_token")[0].attrs["value"]
+    by_header = browser.post(url, data={"body": "with header"}, timeout=10, allow_redirects=False,
+                             headers={"HX-Request": "true", "X-CSRFToken": token})
+    by_field = browser.post(url, data={"body": "with field", "csrf_token": token},
+                            allow_redirects=False, timeout=10)
+    assert by_header.status_code == 200 and by_field.status_code == 303
+    history = customer.call("GET", f"/api/conversations/{cid}/messages").json()["items"]
+    assert [m["body"] for m in history] == ["with header", "with field"]
