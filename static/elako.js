@@ -13,6 +13,7 @@
   var EVENT_TYPES = ["message", "message_deleted", "read", "delivered", "conversation", "typing",
     "presence", "resync", "signed_out"];
   var lastEventId = null;
+  var source = null; /* the page's current EventSource */
 
   function $(selector, root) { return (root || document).querySelector(selector); }
   function newClientId() {
@@ -38,12 +39,13 @@
     if (lastEventId) {
       url = url.replace(/([?&]last_event_id=)[^&]*/, "$1" + encodeURIComponent(lastEventId));
     }
-    var source = new EventSource(url, { withCredentials: true });
+    source = new EventSource(url, { withCredentials: true });
     EVENT_TYPES.forEach(function (type) {
       source.addEventListener(type, function (event) {
         if (event.lastEventId) { lastEventId = event.lastEventId; }
       });
     });
+    source.addEventListener("message", notify);
     source.addEventListener("open", function () { setConnection("connected", "Connected"); });
     source.addEventListener("error", function () {
       if (!navigator.onLine) { setConnection("offline", "Offline"); }
@@ -52,6 +54,11 @@
     return source;
   };
   window.addEventListener("offline", function () { setConnection("offline", "Offline"); });
+  /* A short loss of network may not have broken the stream at all. */
+  window.addEventListener("online", function () {
+    if (source && source.readyState === EventSource.OPEN) { setConnection("connected", "Connected"); }
+    else { setConnection("reconnecting", "Reconnecting…"); }
+  });
 
   /* -- messages into threads --------------------------------------------------------------- */
 
@@ -59,46 +66,56 @@
   function log() { var t = thread(); return t && $(".log", t); }
   function atBottom(el) { return el.scrollHeight - el.scrollTop - el.clientHeight < 48; }
   function scrollToBottom() { var el = log(); if (el) { el.scrollTop = el.scrollHeight; } }
+  /* Whether the reader is at the newest message. While they are, the thread stays there, also
+     when the log shrinks (the phone keyboard opens, a banner appears). */
+  var pinned = true;
+  var resized = window.ResizeObserver && new ResizeObserver(function () {
+    if (pinned) { scrollToBottom(); }
+  });
 
-  /* Insert or replace one node in a message list: the same id replaces (ticks, unsend), the same
-     client_id replaces the pending copy, a day separator appears once, and messages stay in seq
-     order even when the stream and the POST answer arrive the other way round. */
-  function place(list, node) {
-    var existing = node.id && document.getElementById(node.id);
-    if (!existing && node.getAttribute("data-client-id")) {
-      existing = list.querySelector('[data-pending="' + node.getAttribute("data-client-id") + '"]');
-    }
+  /* Put one message in its list: the same id replaces (ticks, unsend), the same client_id replaces
+     the pending copy, and messages stay in seq order even when the stream and the POST answer
+     arrive the other way round. `day` is its day separator when the page lacks it: it goes right
+     above the message. Returns whether the message is new to the page. */
+  function place(list, node, day) {
+    var existing = document.getElementById(node.id);
+    var clientId = node.getAttribute("data-client-id");
+    var pending = !existing && clientId && list.querySelector('[data-pending="' + clientId + '"]');
     if (existing) {
-      if (!node.classList.contains("day")) { existing.replaceWith(node); htmx.process(node); }
-      return false;
-    }
-    var seq = Number(node.getAttribute("data-seq"));
-    var after = null;
-    if (seq) {
+      existing.replaceWith(node);
+    } else if (pending) {
+      pending.replaceWith(node);
+    } else {
+      var seq = Number(node.getAttribute("data-seq"));
+      var after = null;
       Array.prototype.some.call(list.querySelectorAll(".msg[data-seq]"), function (other) {
         if (Number(other.getAttribute("data-seq")) > seq) { after = other; return true; }
         return false;
       });
-      var pending = list.querySelector(".msg.pending, .msg.failed");
-      if (!after && pending) { after = pending; }
+      list.insertBefore(node, after || list.querySelector(".msg.pending, .msg.failed"));
     }
-    list.insertBefore(node, after);
+    if (day && !existing) { list.insertBefore(day, node); }
     htmx.process(node);
-    return node.classList.contains("msg");
+    return !existing;
   }
 
   document.addEventListener("htmx:oobBeforeSwap", function (event) {
     var target = event.detail.target;
     if (!target.classList || !target.classList.contains("messages")) { return; }
-    var pinned = atBottom(log() || target);
     var arrivals = 0;
+    var day = null;
     Array.prototype.slice.call(event.detail.fragment.children).forEach(function (node) {
-      if (place(target, node) && node.classList.contains("in")) { arrivals += 1; }
+      if (node.classList.contains("day")) {
+        day = document.getElementById(node.id) ? null : node;
+      } else {
+        if (place(target, node, day) && node.classList.contains("in")) { arrivals += 1; }
+        day = null;
+      }
     });
     event.detail.shouldSwap = false;
     if (pinned) { scrollToBottom(); }
     else if (arrivals) { var jump = $(".jump-new"); if (jump) { jump.hidden = false; } }
-    if (arrivals) { markReadSoon(); notify(target); }
+    if (arrivals) { markReadSoon(); }
   });
 
   document.addEventListener("click", function (event) {
@@ -109,10 +126,10 @@
   });
   document.addEventListener("scroll", function (event) {
     var el = event.target;
-    if (el.classList && el.classList.contains("log") && atBottom(el)) {
-      var jump = $(".jump-new");
-      if (jump) { jump.hidden = true; }
-    }
+    if (!el.classList || !el.classList.contains("log")) { return; }
+    pinned = atBottom(el);
+    var jump = $(".jump-new");
+    if (pinned && jump) { jump.hidden = true; }
   }, true);
 
   /* -- read receipts: only what a visible page shows counts as read -------------------------- */
@@ -135,21 +152,49 @@
     if (document.visibilityState === "visible" && readOwed) { markReadSoon(); }
   });
 
-  /* -- notifications: only after the user asked for them, only while hidden ---------------- */
+  /* -- notifications: asked for only after a click on the offer, shown only while hidden ---- */
 
-  function notify(list) {
+  function offerNotifications() {
+    var offer = $("#notify-offer");
+    if (!offer || !("Notification" in window) || Notification.permission !== "default") { return; }
+    try { if (sessionStorage.getItem("elako-notify") === "later") { return; } } catch (e) { /* private mode */ }
+    offer.hidden = false;
+  }
+
+  document.addEventListener("click", function (event) {
+    var choice = event.target.closest && event.target.closest("[data-notify]");
+    if (!choice) { return; }
+    $("#notify-offer").hidden = true;
+    if (choice.getAttribute("data-notify") === "on") {
+      Notification.requestPermission();
+    } else {
+      try { sessionStorage.setItem("elako-notify", "later"); } catch (e) { /* private mode */ }
+    }
+  });
+
+  /* Called with each `message` event of the stream, on any page: the fragment rendered for this
+     viewer holds the message as `.msg.in` when someone else sent it, and its inbox row. */
+  function notify(event) {
     if (document.visibilityState === "visible" || !("Notification" in window) ||
         Notification.permission !== "granted") { return; }
-    var last = list.querySelector(".msg.in:last-of-type .body");
-    var name = $(".thread-head h1");
-    var note = new Notification(name ? name.textContent : "New message",
-      { body: last ? last.textContent.slice(0, 120) : "", tag: location.pathname });
-    note.onclick = function () { window.focus(); note.close(); };
+    var fragment = document.createElement("template");
+    fragment.innerHTML = event.data; /* inert: nothing in it runs or loads */
+    var incoming = $(".msg.in .body", fragment.content);
+    var row = $(".row-link", fragment.content);
+    if (!incoming || !row) { return; }
+    var href = row.getAttribute("href");
+    var note = new Notification($(".name", row).textContent,
+      { body: incoming.textContent.slice(0, 120), tag: href });
+    note.onclick = function () {
+      window.focus();
+      note.close();
+      if (location.pathname !== href) { location.assign(href); }
+    };
   }
 
   /* -- sending ------------------------------------------------------------------------------ */
 
-  function pendingCopy(form, body, clientId) {
+  function pendingCopy(body, clientId) {
     var item = document.createElement("li");
     item.className = "msg out pending";
     item.setAttribute("data-pending", clientId);
@@ -160,6 +205,7 @@
     text.textContent = body;
     var meta = document.createElement("span");
     meta.className = "meta";
+    meta.textContent = "Sending…";
     bubble.appendChild(text);
     bubble.appendChild(meta);
     item.appendChild(bubble);
@@ -189,11 +235,12 @@
     if (params.set) { params.set("client_id", clientId); } else { params.client_id = clientId; }
     var list = $(".messages", thread());
     if (!$('[data-pending="' + clientId + '"]', list)) {
-      list.appendChild(pendingCopy(form, body, clientId));
+      list.appendChild(pendingCopy(body, clientId));
     }
     event.detail.elt.setAttribute("data-sending", clientId);
     form.reset();
     resize($("textarea", form));
+    $("textarea", form).focus(); /* ready for the next message, even after a tap on Send */
     scrollToBottom();
   });
 
@@ -217,7 +264,7 @@
     form.setAttribute("data-retry-client-id", item.getAttribute("data-pending"));
     item.classList.remove("failed");
     item.classList.add("pending");
-    $(".meta", item).textContent = "";
+    $(".meta", item).textContent = "Sending…";
     var textarea = $("textarea", form);
     var draft = textarea.value;
     textarea.value = $(".body", item).textContent;
@@ -246,11 +293,20 @@
   /* -- page set-up -------------------------------------------------------------------------- */
 
   function settle() {
-    scrollToBottom();
+    var el = log();
+    if (el) {
+      el.classList.add("scripted");
+      pinned = true;
+      scrollToBottom();
+      if (resized) { resized.disconnect(); resized.observe(el); }
+    }
     var textarea = $("#composer textarea");
     if (textarea && window.matchMedia("(pointer: fine)").matches) { textarea.focus(); }
   }
-  document.addEventListener("DOMContentLoaded", settle);
+  document.addEventListener("DOMContentLoaded", function () {
+    offerNotifications(); /* first: the offer takes room from the thread */
+    settle();
+  });
   document.addEventListener("htmx:afterSettle", function (event) {
     if (event.detail.elt && event.detail.elt.id === "thread") { settle(); }
   });

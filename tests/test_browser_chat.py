@@ -1,0 +1,283 @@
+"""A customer and a store chatting in two real browsers (isolated contexts) against gunicorn."""
+
+import re
+import uuid
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.support.browser import PHONE, connected, sign_in_with_form, wait_until
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+MESSAGE_ID = re.compile(r"^[0-9a-f]{24}$")
+
+
+def composer(page):
+    return page.get_by_role("textbox", name="Message", exact=True)
+
+
+def ticks(message):
+    return message.locator(".ticks")
+
+
+def test_customer_finds_the_store_and_they_chat_live(server, browsers):
+    store_name = f"Tindahan ni Aling Rosa {uuid.uuid4().hex[:4]}"
+    store = server.register("store", store_name)
+    customer = server.register("customer", "Maria Santos")
+    buyer = browsers.page(server, path=None)
+    sign_in_with_form(buyer, customer.email)
+
+    # The directory: search, then start a conversation.
+    buyer.get_by_role("link", name="Stores").click()
+    buyer.get_by_role("searchbox", name="Search stores").fill(store_name[-12:])
+    found = buyer.locator("#store-list li.store")
+    expect(found).to_have_count(1)
+    expect(found).to_contain_text(store_name)
+    found.get_by_role("button", name="Message").click()
+    expect(buyer).to_have_url(re.compile(r"/c/[0-9a-f]{24}$"))
+    expect(buyer.get_by_role("heading", level=1)).to_have_text(store_name)
+    connected(buyer)
+
+    # The store is not online: the message is stored (✓) but not delivered.
+    composer(buyer).fill("Magandang umaga po! May Milo pa po ba?")
+    buyer.get_by_role("button", name="Send").click()
+    sent = buyer.locator(".msg.out", has_text="May Milo pa po ba?")
+    expect(sent).to_have_attribute("data-message-id", MESSAGE_ID)
+    expect(ticks(sent)).to_have_class(re.compile(r"\bsent\b"))
+    expect(ticks(sent)).to_have_text("✓Sent")
+    expect(composer(buyer)).to_have_value("")
+    expect(composer(buyer)).to_be_focused()
+
+    # The store signs in: its stream delivers the waiting message (✓✓), its inbox and title count it.
+    shop = browsers.page(server, path=None)
+    sign_in_with_form(shop, store.email)
+    row = shop.locator("#inbox-list > li").first
+    expect(row).to_contain_text("Maria Santos")
+    expect(row).to_contain_text("May Milo pa po ba?")
+    expect(row.locator(".badge")).to_have_text(re.compile(r"\b1 unread"))
+    expect(shop).to_have_title("(1) ELako Chat")
+    expect(ticks(sent)).to_have_class(re.compile(r"\bdelivered\b"))
+    expect(ticks(sent)).to_have_text("✓✓Delivered")
+
+    # Opening the conversation reads it: the customer's tick turns to read, the counts clear.
+    row.get_by_role("link").click()
+    expect(shop).to_have_url(re.compile(r"/c/[0-9a-f]{24}$"))
+    expect(shop.locator(".msg.in")).to_have_text(re.compile("May Milo pa po ba?"))
+    expect(shop).to_have_title("ELako Chat")
+    expect(shop.locator("#unread-badge")).to_be_hidden()
+    expect(ticks(sent)).to_have_class(re.compile(r"\bread\b"))
+    expect(ticks(sent)).to_have_text("✓✓Read")
+    connected(shop)
+
+    # The store answers; the customer, reading the conversation, sees it at once and reads it.
+    composer(shop).fill("Opo, meron pa! Ilan po?")
+    composer(shop).press("Enter")
+    received = buyer.locator(".msg.in", has_text="Opo, meron pa! Ilan po?")
+    expect(received).to_have_count(1)
+    expect(received).to_have_attribute("data-message-id", MESSAGE_ID)
+    answer = shop.locator(".msg.out", has_text="Opo, meron pa! Ilan po?")
+    expect(ticks(answer)).to_have_class(re.compile(r"\bread\b"))
+    expect(buyer).to_have_title("ELako Chat")
+
+    # And back again; each message is in each thread exactly once.
+    composer(buyer).fill("Dalawang sachet po.")
+    composer(buyer).press("Enter")
+    expect(shop.locator(".msg.in", has_text="Dalawang sachet po.")).to_have_count(1)
+    for page in (buyer, shop):
+        ids = page.locator(".messages > li.msg").evaluate_all(
+            "items => items.map(item => item.dataset.messageId)")
+        assert len(ids) == 3 and len(set(ids)) == 3, ids
+
+    # Presence: online while the store's page is open, "last seen" after it closes.
+    presence = buyer.locator(".thread-head .presence-text")
+    expect(presence).to_have_text("Online")
+    shop.context.close()
+    expect(presence).to_have_text(re.compile(r"^Last seen \d{1,2}:\d\d [AP]M$"))
+
+
+def keep_typing_until_shown(box, indicator, text):
+    """Type like a person until the other side shows the indicator. Typing signals are throttled
+    (one per 3 s), so right after a send or a stop the next one may take a few keystrokes."""
+    for _ in range(40):
+        box.press_sequentially("a")
+        try:
+            expect(indicator).to_have_text(text, timeout=250)
+            return
+        except AssertionError:
+            continue
+    expect(indicator).to_have_text(text)
+
+
+def test_typing_shows_then_clears_when_the_message_arrives_or_typing_stops(server, browsers):
+    store = server.register("store", "Bayanihan Hardware")
+    customer = server.register("customer", "Juan Dela Cruz")
+    conversation_id = customer.open_conversation(store)
+    customer.send(conversation_id, "Hello po")
+    path = f"/c/{conversation_id}"
+    shop = browsers.page(server, store, path)
+    buyer = browsers.page(server, customer, path)
+    connected(shop)
+    connected(buyer)
+    box = composer(buyer)
+    line = shop.locator(f"#typing-{conversation_id}")
+    hint = shop.locator(f"#row-typing-{conversation_id}")  # on the inbox row beside the thread
+
+    box.press_sequentially("May pako")
+    expect(line).to_have_text("Juan Dela Cruz is typing…")
+    expect(hint).to_have_text("typing…")
+    expect(hint).to_be_visible()
+    buyer.get_by_role("heading", level=1).click()  # leaving the composer stops typing
+    expect(line).to_have_text("")
+    expect(hint).to_have_text("")
+
+    box.fill("")
+    keep_typing_until_shown(box, line, "Juan Dela Cruz is typing…")
+    box.press("Enter")  # the message replaces the indicator at once
+    expect(shop.locator(".msg.in", has_text="aa")).to_have_count(1)
+    expect(line).to_have_text("")
+    expect(hint).to_have_text("")
+
+    # A lost "stop" never leaves it on: the note hides itself a few seconds after the last signal.
+    keep_typing_until_shown(box, line, "Juan Dela Cruz is typing…")
+    expect(line.locator(".typing-note")).to_be_hidden(timeout=15_000)
+    expect(shop.locator(f"#row-{conversation_id} .preview")).to_be_visible()  # the row's preview is back
+
+
+def test_store_inbox_counts_and_reorders_live(server, browsers):
+    store = server.register("store", "Kusina ni Mang Tonyo")
+    ana = server.register("customer", "Ana Reyes")
+    ben = server.register("customer", "Ben Cruz")
+    with_ana, with_ben = ana.open_conversation(store), ben.open_conversation(store)
+    ana.send(with_ana, "Pa-reserve po ng adobo")
+    ben.send(with_ben, "Bukas pa po kayo?")
+    shop = browsers.page(server, store, "/inbox")
+    connected(shop)
+    names = shop.locator("#inbox-list .name")
+    expect(names).to_have_text(["Ben Cruz", "Ana Reyes"])  # newest activity first
+    expect(shop).to_have_title("(2) ELako Chat")
+    expect(shop.locator("#unread-badge")).to_have_text(re.compile(r"\b2 unread"))
+
+    ana.send(with_ana, "Dalawang order po")
+    expect(names).to_have_text(["Ana Reyes", "Ben Cruz"])
+    expect(shop.locator(f"#row-{with_ana} .badge")).to_have_text(re.compile(r"\b2 unread"))
+    expect(shop.locator(f"#row-{with_ana}")).to_have_class(re.compile(r"\bunread\b"))
+    expect(shop.locator(f"#row-{with_ana} .preview")).to_have_text("Dalawang order po")
+    expect(shop).to_have_title("(3) ELako Chat")
+
+    # Search by customer name and the unread filter, without a page load.
+    shop.evaluate("window.notReloaded = true")
+    shop.get_by_role("searchbox", name="Search by customer name").fill("ben")
+    expect(names).to_have_text(["Ben Cruz"])
+    shop.get_by_role("searchbox", name="Search by customer name").fill("")
+    expect(names).to_have_count(2)
+    # Reading Ben's conversation in another tab of the store: this tab's counts follow.
+    other_tab = shop.context.new_page()
+    other_tab.goto(f"/c/{with_ben}")
+    expect(shop).to_have_title("(2) ELako Chat")
+    expect(shop.locator(f"#row-{with_ben}")).not_to_have_class(re.compile(r"\bunread\b"))
+    shop.get_by_text("Unread", exact=True).click()
+    expect(names).to_have_text(["Ana Reyes"])
+    assert shop.evaluate("window.notReloaded") is True
+
+
+def test_enter_sends_shift_enter_breaks_the_line_and_sending_is_optimistic(server, browsers):
+    store = server.register("store", "Aling Nena's Sari-Sari")
+    customer = server.register("customer", "Maria Santos")
+    conversation_id = customer.open_conversation(store)
+    buyer = browsers.page(server, customer, f"/c/{conversation_id}")
+    connected(buyer)
+    box = composer(buyer)
+    expect(box).to_be_focused()  # desktop: ready to type
+    height = box.bounding_box()["height"]
+
+    box.press_sequentially("Isang kilo ng bigas")
+    for line in ("dalawang itlog", "at isang sardinas"):
+        box.press("Shift+Enter")
+        box.press_sequentially(line)
+    assert box.bounding_box()["height"] > height  # the composer grows with the text
+    expect(buyer.locator(".msg.out")).to_have_count(0)  # Shift+Enter sent nothing
+
+    # Hold the POST to see the optimistic copy, then let it through.
+    held = []
+    buyer.route("**/c/*/messages", lambda route: held.append(route))
+    box.press("Enter")
+    pending = buyer.locator(".msg.out.pending")
+    expect(pending).to_have_count(1)
+    expect(pending.locator(".body")).to_have_text(
+        "Isang kilo ng bigas\ndalawang itlog\nat isang sardinas")
+    expect(pending).to_contain_text("Sending…")
+    expect(box).to_have_value("")
+    assert box.bounding_box()["height"] == pytest.approx(height, abs=1)
+    wait_until(buyer, lambda: held)
+    held[0].continue_()
+    buyer.unroute("**/c/*/messages")
+    sent = buyer.locator(".msg.out")
+    expect(sent).to_have_count(1)
+    expect(sent).not_to_have_class(re.compile(r"\bpending\b"))
+    expect(sent).to_have_attribute("data-message-id", MESSAGE_ID)
+    expect(ticks(sent)).to_have_text("✓Sent")
+    assert sent.locator(".body").inner_text() == "Isang kilo ng bigas\ndalawang itlog\nat isang sardinas"
+
+    # A send that fails stays as "not sent"; Retry sends it once, with the same client_id.
+    browsers.allow(r"^htmx:(afterRequest|sendError), \[object HTMLFormElement\]")
+    buyer.route("**/c/*/messages", lambda route: route.abort("internetdisconnected"), times=1)
+    box.fill("Pakidagdag po ng kape")
+    box.press("Enter")
+    failed = buyer.locator(".msg.out.failed")
+    expect(failed).to_contain_text("Not sent")
+    client_id = failed.get_attribute("data-pending")
+    failed.get_by_role("button", name="Retry").click()
+    retried = buyer.locator(".msg.out", has_text="Pakidagdag po ng kape")
+    expect(retried).to_have_attribute("data-client-id", client_id)
+    expect(retried).to_have_attribute("data-message-id", MESSAGE_ID)
+    history = customer.call("GET", f"/api/conversations/{conversation_id}/messages").json()
+    bodies = [m["body"] for m in history["items"]]
+    assert bodies.count("Pakidagdag po ng kape") == 1, bodies
+
+
+def test_new_messages_button_when_scrolled_up(server, browsers):
+    store = server.register("store", "Bayanihan Hardware")
+    customer = server.register("customer", "Juan Dela Cruz")
+    conversation_id = customer.open_conversation(store)
+    for n in range(1, 26):
+        store.send(conversation_id, f"Item {n}: isang kahon ng pako")
+    buyer = browsers.page(server, customer, f"/c/{conversation_id}")
+    connected(buyer)
+    log = buyer.get_by_role("log")
+    at_bottom = "el => el.scrollHeight - el.scrollTop - el.clientHeight < 48"
+    jump = buyer.get_by_role("button", name="New messages")
+    assert log.evaluate(at_bottom)  # a conversation opens at its newest message
+
+    store.send(conversation_id, "Dumating na po ang order")  # at the bottom: it stays pinned
+    expect(buyer.locator(".msg.in").last).to_contain_text("Dumating na po")
+    buyer.wait_for_function(f"({at_bottom})(document.querySelector('.log'))")
+    expect(jump).to_be_hidden()
+
+    log.evaluate("el => { el.scrollTop = 0; }")  # reading history
+    store.send(conversation_id, "Salamat po!")
+    expect(buyer.locator(".msg.in").last).to_contain_text("Salamat po!")
+    expect(jump).to_be_visible()
+    assert log.evaluate("el => el.scrollTop") == 0  # not yanked down
+    jump.click()
+    buyer.wait_for_function(f"({at_bottom})(document.querySelector('.log'))")
+    expect(jump).to_be_hidden()
+
+
+def test_phone_enter_makes_a_new_line_and_send_button_sends(server, browsers):
+    store = server.register("store", "Aling Nena's Sari-Sari")
+    customer = server.register("customer", "Maria Santos")
+    conversation_id = customer.open_conversation(store)
+    buyer = browsers.page(server, customer, f"/c/{conversation_id}", form_factor=PHONE)
+    connected(buyer)
+    box = composer(buyer)
+    box.tap()
+    box.press_sequentially("Pabili po")
+    box.press("Enter")  # phone keyboards have no Shift: Enter is a new line
+    box.press_sequentially("ng load")
+    expect(buyer.locator(".msg.out")).to_have_count(0)
+    buyer.get_by_role("button", name="Send").tap()
+    sent = buyer.locator(".msg.out")
+    expect(sent).to_have_attribute("data-message-id", MESSAGE_ID)
+    assert sent.locator(".body").inner_text() == "Pabili po\nng load"
+    expect(box).to_be_focused()  # the keyboard stays up for the next message
