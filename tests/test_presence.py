@@ -101,3 +101,24 @@ def test_page_shows_presence_with_text(server, sse):
     tab.wait_for_comments(1)
     page = customer.browser().get(f"{server.url}/c/{conversation_id}").text
     assert "Online" in page
+
+
+def test_live_inbox_rows_keep_the_presence_dot(server, sse):
+    """A row re-rendered by an event (new message, read) shows the other party's presence as the
+    page did, read at render time: presence is never stored in the stream."""
+    customer = server.register("customer", "Maria")
+    store = server.register("store", "Sari-Sari")
+    conversation_id = customer.open_conversation(store)
+    store_page = sse(f"{server.url}/events", headers={"Cookie": "; ".join(
+        f"{c.name}={c.value}" for c in store.browser().cookies)})
+    store_page.wait_for_comments(1)
+
+    customer.send(conversation_id, "May load po kayo?")  # the customer has no stream: offline
+    row = store_page.wait_for("message").data
+    assert f'class="presence presence-{customer.id}"' in row and "Offline" in row
+
+    customer_stream = sse(customer.events_url(), headers=customer.headers)
+    customer_stream.wait_for_comments(1)
+    customer.send(conversation_id, "Globe po, 50")
+    row = store_page.wait_for("message", count=2).data
+    assert f'class="presence presence-{customer.id} online"' in row and "Online" in row

@@ -17,7 +17,7 @@ from .. import realtime
 from ..errors import Unauthorized
 from ..extensions import get_redis
 from ..identity import load_from_bearer, load_from_cookie
-from ..services import inputs, streams
+from ..services import inputs, presence, streams
 
 # The fragment template for each event type a browser receives; see templates/events/.
 HTML_TEMPLATES = {
@@ -126,7 +126,17 @@ def browser_stream():
 
     def render(event):
         html = render_template(HTML_TEMPLATES[event.type], event=event, data=event.data,
-                               viewer=viewer, viewer_id=str(viewer.id))
+                               viewer=viewer, viewer_id=str(viewer.id),
+                               presence=_row_presence(event.data))
         return html.strip() or "<!-- -->"
 
     return sse.respond(viewer, g.auth_session, render)
+
+
+def _row_presence(data):
+    """The other party's presence for an event that re-renders an inbox row, so the row keeps its
+    online dot; read now, since presence changes are never stored in the stream."""
+    row = data.get("conversation")
+    if not row or row["blocked_by_me"] or row["blocked_by_other"]:
+        return None
+    return presence.status([row["other"]["id"]])

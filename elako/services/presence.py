@@ -161,9 +161,12 @@ def status(user_ids):
     user_ids = [str(u) for u in user_ids]
     if not user_ids:
         return {}
-    redis = get_redis()
-    scores = redis.zmscore(_online_key(), user_ids)
-    last_seen = redis.mget([_key(u, "last_seen") for u in user_ids])
+    # One round trip; a GET per user rather than one MGET, whose keys would span cluster slots.
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.zmscore(_online_key(), user_ids)
+    for user_id in user_ids:
+        pipe.get(_key(user_id, "last_seen"))
+    scores, *last_seen = pipe.execute()
     now = time.time()
     return {user_id: {"online": bool(score and score > now),
                       "last_seen_at": None if score and score > now else seen}
