@@ -17,6 +17,7 @@ from .. import realtime
 from ..errors import Unauthorized
 from ..extensions import get_redis
 from ..identity import load_from_bearer, load_from_cookie
+from ..realtime.bus import dumps
 from ..services import inputs, presence, streams
 
 # The fragment template for each event type a browser receives; see templates/events/.
@@ -43,7 +44,7 @@ class Message(FlaskSSEMessage):
     """flask-sse's wire format, with `data` split into `data:` lines only where SSE splits it."""
 
     def __str__(self):
-        data = self.data if isinstance(self.data, str) else current_app.json.dumps(self.data)
+        data = self.data if isinstance(self.data, str) else dumps(self.data)
         lines = [f"data:{line}" for line in SSE_LINE_BREAK.split(data)]
         if self.type:
             lines.insert(0, f"event:{self.type}")
