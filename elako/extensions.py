@@ -10,6 +10,7 @@ from pathlib import Path
 
 import mongoengine
 import redis
+from redis.cluster import RedisCluster
 from flask_compress import Compress
 from flask_wtf.csrf import CSRFProtect
 
@@ -60,12 +61,22 @@ def connect_mongo(app):
                         uuidRepresentation="standard")
 
 
+def connect_redis(app):
+    """The process's command client: one blocking pool, per node when Redis is a cluster."""
+    options = {"max_connections": app.config["REDIS_MAX_CONNECTIONS"], "decode_responses": True,
+               "client_name": f"{app.config['REDIS_KEY_PREFIX']}:app"}
+    if app.config["REDIS_CLUSTER"]:
+        if not app.config.get("REDIS_URL"):
+            raise RuntimeError("REDIS_CLUSTER is set: REDIS_URL must name a node of the cluster")
+        return RedisCluster.from_url(app.config["REDIS_URL"],
+                                     connection_pool_class=redis.BlockingConnectionPool, **options)
+    return redis.Redis(connection_pool=redis.BlockingConnectionPool.from_url(
+        redis_url(app), timeout=10, **options))
+
+
 def init_app(app):
     connect_mongo(app)
-    pool = redis.BlockingConnectionPool.from_url(
-        redis_url(app), max_connections=app.config["REDIS_MAX_CONNECTIONS"], timeout=10,
-        decode_responses=True, client_name=f"{app.config['REDIS_KEY_PREFIX']}:app")
-    app.extensions["redis"] = redis.Redis(connection_pool=pool)
+    app.extensions["redis"] = connect_redis(app)
     csrf.init_app(app)
     compress.init_app(app)
 

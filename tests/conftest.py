@@ -52,6 +52,16 @@ def redis_url(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory):
+    """A three-node Redis Cluster (tests/support/redis_cluster.py), started on first use."""
+    from tests.support.redis_cluster import LocalCluster
+
+    cluster = LocalCluster(tmp_path_factory.mktemp("cluster")).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
 def shared_mongo_uri():
     """A MongoDB every process can reach: MONGODB_URI, or the mongomock wire server."""
     if os.environ.get("MONGODB_URI"):
@@ -255,11 +265,12 @@ def chat(people):
 
 @pytest.fixture
 def live_server(redis_url, shared_mongo_uri, tmp_path):
-    """Factory: `live_server(workers=2, **env)` starts gunicorn + gevent; all are stopped after."""
+    """Factory: `live_server(workers=2, redis=url, **env)` starts gunicorn + gevent (on the run's
+    Redis unless `redis` names another); all are stopped after."""
     servers = []
 
-    def start(workers=1, **env):
-        server = LiveServer(ROOT, tmp_path / f"server{len(servers)}", redis_url=redis_url,
+    def start(workers=1, redis=None, **env):
+        server = LiveServer(ROOT, tmp_path / f"server{len(servers)}", redis_url=redis or redis_url,
                             mongo_uri=shared_mongo_uri, workers=workers, env=env)
         servers.append(server)
         return server.start()

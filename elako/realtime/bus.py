@@ -22,6 +22,8 @@ import json
 import re
 from dataclasses import dataclass
 
+from redis.cluster import RedisCluster
+
 from .. import crypto
 
 # Append + cap + keep-alive + announce, atomically, so a listener never sees an id that XRANGE
@@ -31,6 +33,12 @@ local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'type', ARGV[3], 
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('PUBLISH', ARGV[5], id .. ' ' .. ARGV[3] .. ' ' .. ARGV[4])
 return id
+"""
+
+# One message to many channels in one round trip. It touches no key, so a cluster runs it on any
+# node, and PUBLISH reaches subscribers on every node.
+ANNOUNCE_SCRIPT = """
+for i = 2, #ARGV do redis.call('PUBLISH', ARGV[i], ARGV[1]) end
 """
 
 NO_EVENTS = "0-0"
@@ -69,6 +77,7 @@ class EventBus:
         self.maxlen = maxlen
         self.ttl_seconds = ttl_seconds
         self._publish = redis.register_script(PUBLISH_SCRIPT)
+        self._announce = redis.register_script(ANNOUNCE_SCRIPT)
 
     def stream_key(self, user_id):
         return f"{self.prefix}:{{{user_id}}}:events"
@@ -79,26 +88,28 @@ class EventBus:
     def publish(self, events):
         """Store and announce durable events, given as (user_id, type, data) triples.
 
-        One round trip for all recipients. Returns the new stream ids, in order.
+        One round trip for all recipients (one per recipient on a cluster). Returns the new stream
+        ids, in order.
         """
-        pipe = self.redis.pipeline(transaction=False)
+        calls = []
         for user_id, event_type, data in events:
             text = dumps(data)
-            self._publish(
-                keys=[self.stream_key(user_id)],
-                args=[self.maxlen, self.ttl_seconds, event_type, text, self.channel(user_id),
-                      crypto.encrypt(text)],
-                client=pipe,
-            )
+            calls.append({"keys": [self.stream_key(user_id)],
+                          "args": [self.maxlen, self.ttl_seconds, event_type, text,
+                                   self.channel(user_id), crypto.encrypt(text)]})
+        if isinstance(self.redis, RedisCluster):
+            # A cluster client cannot pipeline scripts (each recipient's keys are in their own
+            # slot): one call per recipient.
+            return [self._publish(**call) for call in calls]
+        pipe = self.redis.pipeline(transaction=False)
+        for call in calls:
+            self._publish(**call, client=pipe)
         return pipe.execute()
 
     def announce(self, user_ids, event_type, data):
         """Send an ephemeral event to whoever of `user_ids` is connected right now."""
-        message = f"- {event_type} {dumps(data)}"
-        pipe = self.redis.pipeline(transaction=False)
-        for user_id in user_ids:
-            pipe.publish(self.channel(user_id), message)
-        pipe.execute()
+        self._announce(args=[f"- {event_type} {dumps(data)}",
+                             *(self.channel(user_id) for user_id in user_ids)])
 
     def latest_id(self, user_id):
         """The id of the user's newest event: render it into a page so its stream resumes there."""

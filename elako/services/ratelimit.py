@@ -6,10 +6,11 @@ RateLimited with the seconds until it may be retried, which becomes 429 + Retry-
 
 import math
 import time
+from urllib.parse import urlsplit
 
 from flask import current_app
 from limits import parse
-from limits.storage import RedisStorage
+from limits.storage import RedisClusterStorage, RedisStorage
 from limits.strategies import SlidingWindowCounterRateLimiter
 
 from ..errors import RateLimited
@@ -24,8 +25,16 @@ MESSAGES = {
 
 
 def init_app(app):
-    storage = RedisStorage("redis://", connection_pool=get_redis(app).connection_pool,
-                           key_prefix=f"{app.config['REDIS_KEY_PREFIX']}:limits")
+    prefix = f"{app.config['REDIS_KEY_PREFIX']}:limits"
+    if app.config["REDIS_CLUSTER"]:
+        # limits builds its own cluster client from a URL of its own scheme.
+        url = urlsplit(app.config["REDIS_URL"])
+        storage = RedisClusterStorage(
+            url._replace(scheme="redis+cluster").geturl(), key_prefix=prefix,
+            ssl=url.scheme == "rediss", max_connections=app.config["REDIS_MAX_CONNECTIONS"])
+    else:
+        storage = RedisStorage("redis://", connection_pool=get_redis(app).connection_pool,
+                               key_prefix=prefix)
     app.extensions["rate_limiter"] = SlidingWindowCounterRateLimiter(storage)
 
 
