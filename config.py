@@ -98,6 +98,9 @@ class Config:
     WEB_SESSION_DAYS = _int("WEB_SESSION_DAYS", 30)
     PASSWORD_MIN_LENGTH = _int("PASSWORD_MIN_LENGTH", 8)
     SESSION_COOKIE_NAME = "elako_session"
+    # The cookie only names the AuthSession, whose own expiry counts; re-issuing it on every
+    # response would add a Set-Cookie (and Vary: Cookie, which defeats caching) to static files.
+    SESSION_REFRESH_EACH_REQUEST = False
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     # Secure cookies need HTTPS; turn on behind TLS (the default in production deployments).

@@ -1,4 +1,4 @@
-"""Static files, fingerprinted and pre-compressed once at start-up.
+"""Static files, minified, fingerprinted and pre-compressed once at start-up.
 
 A phone on 2G should download htmx once, compressed, and never ask again: each file's URL carries a
 hash of its content (`static_url`), so it can be cached for a year and a new version gets a new URL.
@@ -11,19 +11,27 @@ import mimetypes
 from pathlib import Path
 
 import brotli
+import rcssmin
+import rjsmin
 from flask import Blueprint, abort, current_app, request, url_for
 
 bp = Blueprint("assets", __name__)
 ONE_YEAR = 365 * 24 * 3600
 
 
+# Our own script and styles are written to be read, with comments; phones get them minified.
+# Vendored files come minified already.
+MINIFIERS = {".js": rjsmin.jsmin, ".css": rcssmin.cssmin}
+
+
 class Asset:
     def __init__(self, path):
         self.body = path.read_bytes()
+        minify = MINIFIERS.get(path.suffix)
+        if minify and not path.name.endswith(f".min{path.suffix}"):
+            self.body = minify(self.body.decode()).encode()
         self.version = hashlib.sha256(self.body).hexdigest()[:12]
         self.mimetype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        if self.mimetype.startswith("text/") or self.mimetype == "application/javascript":
-            self.mimetype += "; charset=utf-8"
         self.encoded = {"br": brotli.compress(self.body, quality=11),
                         "gzip": gzip.compress(self.body, compresslevel=9, mtime=0)}
 

@@ -8,7 +8,7 @@ The session cookie is HttpOnly and SameSite=Lax always, and Secure whenever the 
 HTTPS; HTTPS answers also carry Strict-Transport-Security. docs/security.md has the whole picture.
 """
 
-from flask import has_request_context, request
+from flask import g, has_request_context, request
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -47,8 +47,14 @@ def init_app(app):
     @app.after_request
     def set_security_headers(response):
         headers = response.headers
-        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         headers.setdefault("X-Content-Type-Options", "nosniff")
+        if request.endpoint == "assets.static":
+            # Our own scripts, styles and icon: the rest only governs documents, and on a phone
+            # every byte of every response counts.
+            return response
+        if g.get("user") is not None:
+            headers.setdefault("Cache-Control", "no-store")  # someone's messages: keep no copy
+        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         headers.setdefault("Referrer-Policy", "same-origin")
         headers.setdefault("X-Frame-Options", "DENY")
         headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")

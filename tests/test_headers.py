@@ -43,7 +43,6 @@ def test_every_kind_of_answer_is_hardened(app, chat, client):
         "redirect": client.get("/inbox"),
         "JSON": customer.api.get("/api/me"),
         "JSON error": customer.api.get("/api/conversations/nope"),
-        "static file": client.get("/static/elako.js"),
         "health": client.get("/healthz"),
     }
     for name, response in answers.items():
@@ -52,6 +51,20 @@ def test_every_kind_of_answer_is_hardened(app, chat, client):
         except (AssertionError, KeyError) as exc:
             raise AssertionError(f"{name}: {exc!r} in {dict(response.headers)}") from None
     assert answers["JSON"].mimetype == "application/json"
+    # Signed-in answers carry someone's messages: no cache keeps a copy.
+    for name in ("page", "htmx fragment", "JSON"):
+        assert answers[name].headers["Cache-Control"] == "no-store", name
+
+
+def test_static_files_carry_only_what_applies_to_them(chat):
+    """Our own scripts and styles: no sniffing; the policy headers govern documents, and would
+    cost a phone some 400 bytes per file. No cookie either, so caches keep them."""
+    customer, _, _ = chat
+    response = customer.page.get("/static/elako.js")  # signed in: a permanent session
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Content-Type"] == "text/javascript; charset=utf-8"
+    assert "Content-Security-Policy" not in response.headers
+    assert "Set-Cookie" not in response.headers and "Cookie" not in response.headers.get("Vary", "")
 
 
 def test_pages_work_under_the_policy(app, chat, client):
