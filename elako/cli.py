@@ -51,15 +51,27 @@ def init_app(app):
 
     @app.cli.command("rotate-message-keys")
     def rotate_message_keys():
-        """Re-encrypt stored message text with the first key in MESSAGE_ENCRYPTION_KEYS."""
-        rotated = 0
+        """Rewrite stored message text as MESSAGE_ENCRYPTION_KEYS now says: encrypted with its
+        first key, or plain when that is `plain`. Text no configured key reads is left as it is."""
+        counts = {"messages": 0, "previews": 0, "unreadable": 0}
+
+        def rewrite(collection, document_id, field, value, kind):
+            try:
+                rotated = crypto.rotate(value or "")
+            except crypto.UnreadableMessage:
+                counts["unreadable"] += 1
+                return
+            collection.objects(id=document_id).update_one(__raw__={"$set": {field: rotated}})
+            counts[kind] += 1
+
         for message in Message.objects.only("id", "body").as_pymongo():
-            Message.objects(id=message["_id"]).update_one(
-                __raw__={"$set": {"body": crypto.rotate(message.get("body", ""))}})
-            rotated += 1
+            rewrite(Message, message["_id"], "body", message.get("body"), "messages")
         for conversation in Conversation.objects(last_message__exists=True).only(
                 "id", "last_message").as_pymongo():
-            body = conversation["last_message"].get("body", "")
-            Conversation.objects(id=conversation["_id"]).update_one(
-                __raw__={"$set": {"last_message.body": crypto.rotate(body)}})
-        click.echo(f"re-encrypted {rotated} messages")
+            rewrite(Conversation, conversation["_id"], "last_message.body",
+                    conversation["last_message"].get("body"), "previews")
+        click.echo(f"rewrote {counts['messages']} message(s) and {counts['previews']} inbox preview(s)")
+        if counts["unreadable"]:
+            raise click.ClickException(
+                f"{counts['unreadable']} could not be read with any configured key and were left "
+                "as they were: add the key they were written with and run this again")

@@ -1,10 +1,13 @@
 """Optional encryption of message text at rest.
 
-With MESSAGE_ENCRYPTION_KEYS set (comma-separated Fernet keys), message bodies and inbox previews are
-stored as Fernet tokens (AES-128-CBC with HMAC-SHA256: authenticated, so tampering is detected). The
-first key encrypts; every key decrypts, which is how keys rotate: put the new key first, run
-`flask --app app rotate-message-keys`, then drop the old key. Encrypted values carry a prefix, so a
-database may mix plain and encrypted bodies while encryption is being switched on or off. The prefix
+With MESSAGE_ENCRYPTION_KEYS set (comma-separated Fernet keys), message bodies, inbox previews and
+stored events are kept as Fernet tokens (AES-128-CBC with HMAC-SHA256: authenticated, so tampering
+is detected). The first key encrypts; every key decrypts, which is how keys rotate: put the new key
+first, run `flask --app app rotate-message-keys`, then drop the old key. A first entry of `plain`
+writes plain text while the keys after it still read, which is how encryption is switched off.
+docs/security.md has the procedures.
+
+Encrypted values carry a prefix, so a database may mix plain and encrypted bodies. The prefix
 starts with NUL, which message validation strips from user text, so no plain text can look
 encrypted.
 """
@@ -13,23 +16,37 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from mongoengine import StringField
 
 PREFIX = "\x00fernet:"
-_cipher = None  # set by configure(); None means bodies are stored as plain text
+PLAIN = "plain"  # as the first key: store new text unencrypted
+_encrypting = False  # whether new text is encrypted (with the first key)
+_cipher = None  # every configured key, for reading; None when there is none
 
 
 class UnreadableMessage(Exception):
     """A stored body could not be decrypted with any configured key."""
 
 
+class UnreadableText(str):
+    """A stored value that no configured key decrypts. It reads as empty text, and saved back it
+    stays the value it was, so loading a document never destroys what a restored key can read."""
+
+    def __new__(cls, stored):
+        text = super().__new__(cls, "")
+        text.stored = stored
+        return text
+
+
 def configure(keys):
     """Install the keys from configuration (a comma-separated string or a list)."""
-    global _cipher
+    global _cipher, _encrypting
     if isinstance(keys, str):
         keys = [k.strip() for k in keys.split(",") if k.strip()]
+    _encrypting = bool(keys) and keys[0] != PLAIN
+    keys = [k for k in keys if k != PLAIN]
     _cipher = MultiFernet([Fernet(k) for k in keys]) if keys else None
 
 
 def encrypt(text):
-    if _cipher is None or not text:
+    if not _encrypting or not text:
         return text
     return PREFIX + _cipher.encrypt(text.encode()).decode()
 
@@ -46,11 +63,8 @@ def decrypt(value):
 
 
 def rotate(value):
-    """Re-encrypt a stored value with the current first key (plain text gets encrypted)."""
-    if not value:
-        return value
-    if value.startswith(PREFIX) and _cipher is not None:
-        return PREFIX + _cipher.rotate(value[len(PREFIX):].encode()).decode()
+    """A stored value as the current configuration would write it (UnreadableMessage if no
+    configured key reads it)."""
     return encrypt(decrypt(value))
 
 
@@ -58,10 +72,15 @@ class EncryptedStringField(StringField):
     """A string that is encrypted on its way to MongoDB and decrypted on its way back."""
 
     def to_mongo(self, value):
+        if isinstance(value, UnreadableText):
+            return value.stored
         return encrypt(value)
 
     def to_python(self, value):
-        return decrypt(value)
+        try:
+            return decrypt(value)
+        except UnreadableMessage:
+            return UnreadableText(value)
 
     def prepare_query_value(self, op, value):
         if op in ("set", "set_on_insert"):
