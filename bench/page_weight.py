@@ -13,7 +13,6 @@ import argparse
 import contextlib
 import datetime
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -24,7 +23,8 @@ sys.path.insert(0, str(ROOT))
 from tests.support.page_weight import (  # noqa: E402
     BROWSER_HEADERS, CONVERSATION, FIRST_VISIT_BUDGET, REPEAT_VISIT_AFTER_SECONDS,
     REPEAT_VISIT_BUDGET, cookie_header, measure, seed_conversation, table)
-from tests.support.servers import LiveServer, free_port, wait_for_port  # noqa: E402
+from tests.support.mongowire import in_subprocess  # noqa: E402
+from tests.support.servers import LiveServer  # noqa: E402
 
 DOCS = ROOT / "docs" / "page-weight.md"
 
@@ -52,15 +52,8 @@ def mongo_uri():
     if os.environ.get("MONGODB_URI"):
         yield os.environ["MONGODB_URI"]
         return
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "tests.support.mongowire", "--port", str(port)],
-                               cwd=ROOT, stdout=subprocess.DEVNULL)  # it prints its URI
-    try:
-        wait_for_port(port, process)
-        yield f"mongodb://127.0.0.1:{port}/"
-    finally:
-        process.terminate()
-        process.wait(10)
+    with in_subprocess() as uri:
+        yield uri
 
 
 def run(messages):

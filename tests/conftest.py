@@ -10,14 +10,12 @@ otherwise mongomock (in process) or the mongomock wire server (for gunicorn's wo
 import os
 import re
 import signal
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.support.servers import LiveServer, free_port, wait_for_port
+from tests.support.servers import LiveServer
 from tests.support.sse import SSEClient
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,15 +65,10 @@ def shared_mongo_uri():
     if os.environ.get("MONGODB_URI"):
         yield os.environ["MONGODB_URI"]
         return
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "tests.support.mongowire", "--port", str(port)],
-                               cwd=ROOT)
-    try:
-        wait_for_port(port, process)
-        yield f"mongodb://127.0.0.1:{port}/"
-    finally:
-        process.terminate()
-        process.wait(10)
+    from tests.support.mongowire import in_subprocess
+
+    with in_subprocess() as uri:
+        yield uri
 
 
 # -- the app in this process -----------------------------------------------------------------------

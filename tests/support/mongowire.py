@@ -12,14 +12,18 @@ also pass against a real MongoDB given through MONGODB_URI.
 """
 
 import argparse
+import contextlib
 import datetime
 import itertools
 import signal
 import socket
 import socketserver
 import struct
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import bson
 import bson.errors
@@ -468,6 +472,23 @@ class MongoWireServer(socketserver.ThreadingTCPServer):
 
     def __exit__(self, *exc_info):
         self.stop()
+
+
+@contextlib.contextmanager
+def in_subprocess():
+    """A wire server in a process of its own, which shares no GIL with the caller's threads, and
+    which gunicorn's worker processes can reach: yields its URI."""
+    from tests.support.servers import free_port, wait_for_port
+
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "tests.support.mongowire", "--port", str(port)],
+                               cwd=Path(__file__).resolve().parents[2], stdout=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, process)
+        yield f"mongodb://127.0.0.1:{port}/"
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 def main():
