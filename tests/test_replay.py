@@ -67,7 +67,8 @@ def test_no_last_event_id_starts_from_now(pair, sse):
     assert fresh.events == []
 
 
-@pytest.mark.parametrize("last_event_id", ["garbage", "1-x", "-1", "99999999999999-0"])
+@pytest.mark.parametrize("last_event_id", ["garbage", "1-x", "-1", "99999999999999-0",
+                                           "99999999999999999999-0", "1-99999999999999999999"])
 def test_unknown_or_malformed_id_gets_resync(pair, sse, last_event_id):
     customer, store, conversation_id = pair
     customer.send(conversation_id, "hello")

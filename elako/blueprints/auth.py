@@ -1,5 +1,7 @@
 """Sign-up, sign-in and sign-out pages (plain forms; htmx only boosts them)."""
 
+from urllib.parse import urlsplit
+
 from flask import Blueprint, g, redirect, render_template, request, url_for
 
 from ..errors import ServiceError
@@ -11,9 +13,13 @@ bp.before_request(load_from_cookie)
 
 
 def _next_url():
-    """Where to go after signing in: only a path on this site (no open redirect)."""
+    """Where to go after signing in: only a path on this site (no open redirect). Browsers drop
+    tabs and newlines from URLs and read a backslash as a slash, so "/\t/evil.example" would be
+    "//evil.example" to them: any such character disqualifies the target."""
     target = request.values.get("next", "")
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    parts = urlsplit(target)
+    if (target.startswith("/") and not target.startswith("//") and not parts.scheme
+            and not parts.netloc and target.isprintable() and "\\" not in target):
         return target
     return url_for("pages.inbox")
 

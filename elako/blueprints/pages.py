@@ -13,7 +13,7 @@ from flask import (
 from ..errors import NotFound, ServiceError
 from ..identity import load_from_cookie, login_required
 from ..realtime import get_bus
-from ..services import accounts, conversations, messages, presence, typing
+from ..services import accounts, conversations, inputs, messages, presence, typing
 from ..services.accounts import TIMEZONES
 from ..services.payloads import conversation_payload, message_payload
 
@@ -44,10 +44,11 @@ def _inbox_context(filter_name="all", search="", before=None):
         filter_name = "all"
     page, next_before = conversations.list_conversations(
         g.user, archived=filter_name == "archived", unread_only=filter_name == "unread",
-        search=search[:80], before=before, limit=current_app.config["INBOX_PAGE_SIZE"])
+        search=search, before=before, limit=current_app.config["INBOX_PAGE_SIZE"])
     rows = [conversation_payload(c, g.user.id) for c in page]
     others = [r["other"]["id"] for r in rows if not (r["blocked_by_me"] or r["blocked_by_other"])]
-    return {"rows": rows, "inbox_next": next_before, "filter": filter_name, "search": search,
+    return {"rows": rows, "inbox_next": next_before, "filter": filter_name,
+            "search": inputs.search_text(search),
             "presence": presence.status(others)}
 
 
@@ -78,7 +79,7 @@ def inbox():
 @bp.get("/stores")
 @login_required
 def stores():
-    search = request.args.get("q", "")[:80]
+    search = inputs.search_text(request.args.get("q"))
     return page_or_fragment("stores.html", "_store_list.html", stores=accounts.list_stores(search),
                             search=search, **_chrome())
 

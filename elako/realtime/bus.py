@@ -64,10 +64,16 @@ class Event:
 STREAM_ID = re.compile(r"\A(\d{1,20})-(\d{1,20})\Z")
 
 
+MAX_ID_PART = 2**64 - 1  # each half of a stream id is an unsigned 64-bit number
+
+
 def parse_id(event_id):
     """A full stream id ("<ms>-<seq>") as a comparable tuple, or None if it is not one."""
     match = STREAM_ID.match(event_id) if isinstance(event_id, str) else None
-    return (int(match[1]), int(match[2])) if match else None
+    if not match:
+        return None
+    parts = (int(match[1]), int(match[2]))
+    return parts if max(parts) <= MAX_ID_PART else None
 
 
 class EventBus:

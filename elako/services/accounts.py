@@ -41,10 +41,11 @@ def register(data, *, client_ip):
         raise InvalidInput("Role must be 'customer' or 'store'.", field="role")
     name = inputs.text(data, "name", label="Name", max_length=80)
     email = _email(data)
-    password = data.get("password")
+    password = inputs.password(data)
     minimum = current_app.config["PASSWORD_MIN_LENGTH"]
-    if not isinstance(password, str) or not password:
-        raise InvalidInput("Password is required.", field="password")
+    if password is None:
+        raise InvalidInput("Password is required." if not data.get("password") else
+                           "Password must be text.", field="password")
     if not minimum <= len(password) <= 1024:
         raise InvalidInput(f"Password must be at least {minimum} characters.", field="password")
     description = ""
@@ -65,8 +66,8 @@ def authenticate(data, *, client_ip):
     email = data.get("email") if isinstance(data.get("email"), str) else ""
     ratelimit.hit("sign_in", "ip", client_ip)
     ratelimit.hit("sign_in", "email", email.strip().lower())
-    password = data.get("password")
-    if not email or not isinstance(password, str) or not password:
+    password = inputs.password(data)
+    if not email or password is None:
         raise InvalidInput("Enter your email and password.")
     user = User.objects(email=email.strip().lower()).first()
     if not check_password_hash(user.password_hash if user else _DUMMY_HASH, password) or not user:
@@ -150,6 +151,7 @@ def update_profile(user, data):
 
 def list_stores(search="", *, limit=50):
     stores = User.objects(role="store")
+    search = inputs.search_text(search)
     if search:
         stores = stores.filter(name__icontains=search)
     return list(stores.order_by("name").limit(limit))

@@ -61,6 +61,7 @@ def list_conversations(user, *, archived=False, unread_only=False, search="", be
     role_of_other = "store" if user.role == "customer" else "customer"
     if unread_only:
         query = query.filter(**{f"{user.role}_unread__gt": 0})
+    search = inputs.search_text(search)
     if search:
         query = query.filter(**{f"{role_of_other}_name__icontains": search})
     if before:

@@ -10,6 +10,9 @@ from ..errors import InvalidInput, NotFound
 # C0 controls other than tab and newline, DEL, and the C1 controls: invisible, and NUL is the
 # marker of encrypted values (see crypto.py).
 CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Half a UTF-16 pair: JSON's "\ud800" decodes to one, and it cannot be stored or sent as UTF-8.
+LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+SEARCH_MAX_LENGTH = 80
 CLIENT_ID = re.compile(r"\A[A-Za-z0-9._:-]{1,64}\Z")
 
 
@@ -18,7 +21,20 @@ def clean_text(value, *, multiline=False):
     value = value.replace("\r\n", "\n").replace("\r", "\n")
     if not multiline:
         value = value.replace("\n", " ").replace("\t", " ")
-    return CONTROL_CHARS.sub("", value).strip()
+    return LONE_SURROGATE.sub("\ufffd", CONTROL_CHARS.sub("", value)).strip()
+
+
+def search_text(value):
+    """A search box's text: cleaned (a NUL cannot go into a MongoDB regex) and cut to length."""
+    return clean_text(value)[:SEARCH_MAX_LENGTH] if isinstance(value, str) else ""
+
+
+def password(data):
+    """The password in `data` if it is text that can be hashed (UTF-8), else None."""
+    value = data.get("password")
+    if not isinstance(value, str) or not value or LONE_SURROGATE.search(value):
+        return None
+    return value
 
 
 def text(data, field, *, label, max_length, required=True, multiline=False):
@@ -64,7 +80,7 @@ def integer(value, field, *, label, minimum, maximum, default):
         raise InvalidInput(f"{label} must be a whole number.", field=field)
     try:
         number = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: JSON's Infinity, 1e400
         raise InvalidInput(f"{label} must be a whole number.", field=field) from None
     if isinstance(value, float) and value != number:
         raise InvalidInput(f"{label} must be a whole number.", field=field)
