@@ -113,6 +113,8 @@ class Config:
     RATE_LIMIT_TYPING = os.environ.get("RATE_LIMIT_TYPING", "30 per minute")
     RATE_LIMIT_SIGN_IN = os.environ.get("RATE_LIMIT_SIGN_IN", "10 per 5 minutes")
     RATE_LIMIT_SIGN_UP = os.environ.get("RATE_LIMIT_SIGN_UP", "10 per hour")
+    # Archiving and blocking, per user: each change is an event in someone's stream.
+    RATE_LIMIT_CHANGES = os.environ.get("RATE_LIMIT_CHANGES", "30 per minute")
 
     # Largest request body accepted (413 beyond it).
     MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 64 * 1024)

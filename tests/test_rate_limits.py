@@ -271,3 +271,17 @@ def test_message_length_and_request_size_are_limited(server):
                         data={"body": "z" * 100_000, "csrf_token": token})
     assert huge.status_code == 413 and "too large" in huge.text
     assert customer.call("GET", f"/api/conversations/{cid}/messages").json()["items"] == []
+
+
+def test_archive_and_block_changes_are_limited(live_server):
+    """Each change is an event in someone's stream: flipping them in a loop could flood the other
+    side's stream (and push what they have not seen out of its replay window)."""
+    server = live_server(RATE_LIMIT_CHANGES="4 per minute")
+    customer, store = server.register("customer", "Maria"), server.register("store", "Sari")
+    cid = customer.open_conversation(store)
+    codes = [customer.call(method, f"/api/conversations/{cid}/{what}").status_code
+             for what in ("archive", "block") for method in ("POST", "DELETE")]
+    assert codes == [200] * 4
+    assert_429(customer.call("POST", f"/api/conversations/{cid}/block"))
+    # The limit is per user: the store may still change its own view.
+    assert store.call("POST", f"/api/conversations/{cid}/archive").status_code == 200

@@ -12,7 +12,7 @@ from mongoengine.queryset.visitor import Q
 from .. import realtime
 from ..errors import InvalidInput, NotFound
 from ..models import Conversation, User
-from . import inputs
+from . import inputs, ratelimit
 from .payloads import conversation_payload
 
 NOT_FOUND = "Conversation"
@@ -78,29 +78,39 @@ def list_conversations(user, *, archived=False, unread_only=False, search="", be
     return page, (str(page[-1].id) if has_more else None)
 
 
-def _changed(conversation):
-    """Tell both participants' other tabs and devices that their view of it changed."""
-    conversation.reload()
-    realtime.notify("conversation", {
-        user_id: {"conversation": conversation_payload(conversation, user_id)}
-        for user_id in conversation.participants})
+def _set_membership(user, conversation_id, field, member, tell):
+    """Put the user's id into the conversation's list `field` (member=True) or take it out, and
+    announce the new state to `tell(conversation)` (user ids), each as they see it. Nothing is
+    announced when nothing changed, and each change counts against RATE_LIMIT_CHANGES: it is an
+    event in someone's stream."""
+    conversation = conversation_for(user, conversation_id)
+    ratelimit.hit("changes", user.id)
+    # The condition makes the match count say whether anything changed.
+    if member:
+        changed = Conversation.objects(id=conversation.id, **{f"{field}__ne": user.id}).update_one(
+            **{f"push__{field}": user.id})
+    else:
+        changed = Conversation.objects(id=conversation.id, **{field: user.id}).update_one(
+            **{f"pull__{field}": user.id})
+    if changed:
+        conversation.reload()
+        realtime.notify("conversation", {
+            user_id: {"conversation": conversation_payload(conversation, user_id)}
+            for user_id in tell(conversation)})
     return conversation
 
 
 def set_archived(user, conversation_id, archived):
-    """Move a conversation out of the user's inbox, or back. A new message also brings it back."""
-    conversation = conversation_for(user, conversation_id)
-    operator = "add_to_set__archived_by" if archived else "pull__archived_by"
-    Conversation.objects(id=conversation.id).update_one(**{operator: user.id})
-    return _changed(conversation)
+    """Move a conversation out of the user's inbox, or back. A new message also brings it back.
+    Only the user's own tabs and devices hear of it: for the other side nothing changed."""
+    return _set_membership(user, conversation_id, "archived_by", archived, lambda _: [user.id])
 
 
 def set_blocked(user, conversation_id, blocked):
-    """Block or unblock the other party. While blocked nobody sends, types or sees presence."""
-    conversation = conversation_for(user, conversation_id)
-    operator = "add_to_set__blocked_by" if blocked else "pull__blocked_by"
-    Conversation.objects(id=conversation.id).update_one(**{operator: user.id})
-    return _changed(conversation)
+    """Block or unblock the other party. While blocked nobody sends, types or sees presence;
+    both sides hear of it (the other side's composer changes too)."""
+    return _set_membership(user, conversation_id, "blocked_by", blocked,
+                           lambda conversation: conversation.participants)
 
 
 def counterparts(user, *, limit):
