@@ -175,15 +175,27 @@ def test_sign_in_is_throttled_per_address(server):
                          json={"email": user.email, "password": PASSWORD}).status_code == 200
 
 
+def sign_in_from_anywhere(server, email, password):
+    return requests.post(server.url + "/api/auth/token", timeout=10,
+                         headers={"X-Forwarded-For": new_ip()},
+                         json={"email": email, "password": password})
+
+
 def test_sign_in_is_throttled_per_account_from_many_addresses(server):
     """Guessing one account's password from a botnet still hits the per-account limit."""
-    user = register(server, "customer", "Maria")  # that sign-in counted once already
-    answers = [requests.post(server.url + "/api/auth/token", timeout=10,
-                             headers={"X-Forwarded-For": new_ip()},
-                             json={"email": user.email.upper(), "password": f"guess {i}"})
-               for i in range(6)]
-    assert [a.status_code for a in answers] == [401] * 4 + [429] * 2
+    user = register(server, "customer", "Maria")
+    answers = [sign_in_from_anywhere(server, user.email.upper(), f"guess {i}") for i in range(7)]
+    assert [a.status_code for a in answers] == [401] * 5 + [429] * 2
     assert_429(answers[-1])
+    assert_429(sign_in_from_anywhere(server, user.email, PASSWORD))  # the guessing must stop
+
+
+def test_signing_in_often_never_locks_the_account(server):
+    """Only failed attempts count against an account: its owner on many devices is never
+    refused, and nobody can spend the account's limit by signing in correctly."""
+    user = register(server, "customer", "Maria")
+    answers = [sign_in_from_anywhere(server, user.email, PASSWORD) for _ in range(8)]
+    assert [a.status_code for a in answers] == [200] * 8
 
 
 def test_sign_up_is_limited_per_address(server):

@@ -62,15 +62,20 @@ def register(data, *, client_ip):
 
 
 def authenticate(data, *, client_ip):
-    """The user whose email and password these are; throttled per address and per email."""
+    """The user whose email and password these are. Every attempt counts against its address;
+    only failures count against the account, so signing in often never locks anyone out, while
+    guessing one password from many addresses still does (the right password included, or the
+    guessing would go on)."""
     email = data.get("email") if isinstance(data.get("email"), str) else ""
+    email = email.strip().lower()
     ratelimit.hit("sign_in", "ip", client_ip)
-    ratelimit.hit("sign_in", "email", email.strip().lower())
+    ratelimit.check("sign_in", "email", email)
     password = inputs.password(data)
     if not email or password is None:
         raise InvalidInput("Enter your email and password.")
-    user = User.objects(email=email.strip().lower()).first()
+    user = User.objects(email=email).first()
     if not check_password_hash(user.password_hash if user else _DUMMY_HASH, password) or not user:
+        ratelimit.count("sign_in", "email", email)
         raise Unauthorized("Email or password is incorrect.", code="invalid_credentials")
     return user
 

@@ -39,11 +39,31 @@ def init_app(app):
     app.extensions["rate_limiter"] = SlidingWindowCounterRateLimiter(storage)
 
 
+def _limit(action):
+    return parse(current_app.config[f"RATE_LIMIT_{action.upper()}"])
+
+
+def _refuse(action, identifiers):
+    limiter = current_app.extensions["rate_limiter"]
+    reset_at = limiter.get_window_stats(_limit(action), action, *identifiers).reset_time
+    raise RateLimited(MESSAGES[action], retry_after=max(1, math.ceil(reset_at - time.time())))
+
+
 def hit(action, *identifiers):
     """Count one `action` by `identifiers` (a user id, an IP); raise RateLimited past the limit."""
-    limit = parse(current_app.config[f"RATE_LIMIT_{action.upper()}"])
-    limiter = current_app.extensions["rate_limiter"]
-    if limiter.hit(limit, action, *map(str, identifiers)):
-        return
-    reset_at = limiter.get_window_stats(limit, action, *map(str, identifiers)).reset_time
-    raise RateLimited(MESSAGES[action], retry_after=max(1, math.ceil(reset_at - time.time())))
+    identifiers = [str(i) for i in identifiers]
+    if not current_app.extensions["rate_limiter"].hit(_limit(action), action, *identifiers):
+        _refuse(action, identifiers)
+
+
+def check(action, *identifiers):
+    """Raise RateLimited if `action` by `identifiers` is at its limit, without counting this one
+    (for limits that count only failures, see `count`)."""
+    identifiers = [str(i) for i in identifiers]
+    if not current_app.extensions["rate_limiter"].test(_limit(action), action, *identifiers):
+        _refuse(action, identifiers)
+
+
+def count(action, *identifiers):
+    """Count one `action` by `identifiers` against its limit, without refusing anything now."""
+    current_app.extensions["rate_limiter"].hit(_limit(action), action, *map(str, identifiers))
