@@ -52,3 +52,58 @@ def test_flask_sse_publish_interface_reaches_the_users_stream(app, people, redis
     assert "order #1001 shipped" in events[0][1]["data"]
     with app.app_context(), pytest.raises(ValueError):
         sse.publish({"x": 1}, id="5", channel=person.id)
+
+
+@pytest.mark.parametrize("reserved", ["message", "read", "delivered", "typing", "resync",
+                                      "signed_out", "session_revoked"])
+def test_the_apps_own_event_types_are_reserved(app, people, reserved):
+    """Clients rely on the shape of the app's own events; a published one could break them."""
+    from elako.blueprints.events import sse
+
+    with app.app_context(), pytest.raises(ValueError, match="reserved"):
+        sse.publish({"x": 1}, type=reserved, channel=people.customer().id)
+
+
+def test_published_events_reach_both_streams_and_never_break_them(
+        server, sse, redis_url, shared_mongo_uri, tmp_path):
+    """An integration's own events (what flask-sse users publish) go to the JSON stream as they
+    are, keep the page's cursor moving, and never stop the chat's events, live or replayed."""
+    from elako import create_app
+    from elako.blueprints.events import sse as blueprint
+    from tests.conftest import make_config
+
+    customer, store = server.register("customer", "Maria"), server.register("store", "Sari-Sari")
+    conversation_id = customer.open_conversation(store)
+    before = customer.send(conversation_id, "Naipadala na po ba?")
+    cookie = {"Cookie": "; ".join(f"{c.name}={c.value}" for c in customer.browser().cookies)}
+    page = sse(server.url + "/events", headers=cookie)
+    integration = sse(customer.events_url(), headers=customer.headers)
+    page.wait_for_comments(1)
+    integration.wait_for_comments(1)
+    [(start, _)] = redis_py.Redis.from_url(redis_url, decode_responses=True).xrevrange(
+        f"{server.prefix}:{{{customer.id}}}:events", count=1)  # what a page renders to resume from
+
+    # The shop's own system publishes into the server's streams (same Redis, same names).
+    shop_system = create_app(make_config(
+        redis_url, tmp_path, REDIS_KEY_PREFIX=server.prefix, MONGODB_URI=shared_mongo_uri,
+        MONGODB_DB=server.env["MONGODB_DB"]))
+    with shop_system.app_context():
+        notice = blueprint.publish({"note": "Order #1001 shipped"}, channel=customer.id)
+        update = blueprint.publish("plain text, two\nlines", type="order_update",
+                                   channel=customer.id)
+
+    assert integration.wait_for("notice").json == {"note": "Order #1001 shipped"}
+    assert integration.wait_for("order_update").data == "plain text, two\nlines"
+    assert [e.id for e in integration.events[-2:]] == [notice, update]
+    assert page.wait_for("order_update").id == update  # nothing to show, but the cursor moves
+    assert page.of_type("notice")[0].data == "<!-- -->"
+
+    reply = store.send(conversation_id, "Opo, kaninang umaga po")
+    for stream in (page, integration):
+        assert reply["id"] in stream.wait_for("message").data
+    # A page coming back from before them replays all three, in order.
+    again = sse(server.url + f"/events?last_event_id={start}", headers=cookie)
+    again.wait_for("message")
+    assert [e.type for e in again.events if e.type != "delivered"] == [
+        "notice", "order_update", "message"]
+    assert before["id"] not in again.events[-1].data

@@ -7,6 +7,7 @@ in how an event is written. The protocol is described there and in docs/events.m
 heartbeat, and one pub/sub connection per worker instead of one per client.
 """
 
+import logging
 import re
 
 from flask import current_app, g, render_template, request, stream_with_context
@@ -19,6 +20,11 @@ from ..extensions import get_redis
 from ..identity import load_from_bearer, load_from_cookie
 from ..realtime.bus import dumps
 from ..services import inputs, presence, streams
+
+log = logging.getLogger(__name__)
+
+# An event the page has nothing to show for still goes out, so its id moves the page's cursor.
+NOTHING = "<!-- -->"
 
 # The fragment template for each event type a browser receives; see templates/events/.
 HTML_TEMPLATES = {
@@ -33,6 +39,8 @@ HTML_TEMPLATES = {
     "signed_out": "events/resync.html",
 }
 
+
+RESERVED_TYPES = {*HTML_TEMPLATES, "session_revoked", "keepalive"}
 
 # The only line endings of the SSE format. str.splitlines() (which flask-sse uses) also splits on
 # U+2028, U+2029, NEL, form feed and more, so a message containing one would reach the browser with
@@ -68,12 +76,15 @@ class EventStreamBlueprint(ServerSentEventsBlueprint):
         return get_redis()
 
     def publish(self, data, type=None, id=None, retry=None, channel="sse"):
-        """Send `data` as an event of `type` to the user whose id is `channel`; returns the
-        event id. Ids are assigned by the user's stream, so `id` must be left out."""
+        """Send `data` as an event of `type` (default "notice") to the user whose id is `channel`;
+        returns the event id. Ids are assigned by the user's stream, so `id` must be left out,
+        and the app's own event types are reserved: their data has a shape clients rely on."""
         if id is not None:
             raise ValueError("event ids are assigned by the user's stream")
+        if type in RESERVED_TYPES:
+            raise ValueError(f"the event type {type!r} is reserved for ELako's own events")
         user_id = inputs.object_id(channel, "User")
-        return realtime.notify(type or "message", {user_id: data})[user_id]
+        return realtime.notify(type or "notice", {user_id: data})[user_id]
 
     def messages(self, user, session, last_event_id, connection_id, render=None):
         """The user's stream as flask_sse `Message`s (and keep-alive `Comment`s).
@@ -126,10 +137,16 @@ def browser_stream():
     viewer = g.user
 
     def render(event):
-        html = render_template(HTML_TEMPLATES[event.type], event=event, data=event.data,
-                               viewer=viewer, viewer_id=str(viewer.id),
-                               presence=_row_presence(event.data))
-        return html.strip() or "<!-- -->"
+        template = HTML_TEMPLATES.get(event.type)
+        if template is None:  # an integration's own event (sse.publish): the page has no use for it
+            return NOTHING
+        try:
+            html = render_template(template, event=event, data=event.data, viewer=viewer,
+                                   viewer_id=str(viewer.id), presence=_row_presence(event.data))
+        except Exception:  # one bad stored event must not end this stream, and every replay of it
+            log.exception("could not render %s event %s for %s", event.type, event.id, viewer.id)
+            return NOTHING
+        return html.strip() or NOTHING
 
     return sse.respond(viewer, g.auth_session, render)
 
