@@ -150,9 +150,12 @@ def mark_read(user, conversation_id, *, up_to_seq=None):
     if not ids:
         return 0, None
     read_at = utcnow()
-    count = Message.objects(id__in=ids, read_at=None).update(set__read_at=read_at)
+    # Only what is still unread and not unsent: another tab, or the sender unsending, may have
+    # got there first, and each message must leave the unread count exactly once.
+    count = Message.objects(id__in=ids, read_at=None, deleted_at=None).update(set__read_at=read_at)
     if not count:
         return 0, None
+    ids = _changed_by_us(ids, count, read_at=read_at)
     field = conversation.unread_field(user.id)
     conversation = Conversation.objects(id=conversation.id).modify(new=True, **{f"dec__{field}": count})
     receipt = {"conversation_id": str(conversation.id), "reader_id": str(user.id),
@@ -178,9 +181,12 @@ def mark_delivered(user, message_ids=None):
     if not pending:
         return 0
     delivered_at = utcnow()
-    count = Message.objects(id__in=[m.id for m in pending], delivered_at=None).update(
+    # Not once read: a `delivered` after the `read` would turn the sender's ticks back.
+    count = Message.objects(id__in=[m.id for m in pending], delivered_at=None, read_at=None).update(
         set__delivered_at=delivered_at)
     if count:
+        changed = set(_changed_by_us([m.id for m in pending], count, delivered_at=delivered_at))
+        pending = [m for m in pending if m.id in changed]
         by_conversation = {}
         for message in pending:
             by_conversation.setdefault((message.conversation_id, message.sender_id), []).append(message)
@@ -192,6 +198,14 @@ def mark_delivered(user, message_ids=None):
                 "delivered_at": iso(delivered_at)})
             for (conversation_id, sender_id), messages in by_conversation.items()])
     return count
+
+
+def _changed_by_us(ids, count, **stamp):
+    """Which of `ids` an update that changed `count` of them stamped (another request may have
+    changed some first): receipts name only those, so none is announced twice."""
+    if count == len(ids):
+        return ids
+    return [m.id for m in Message.objects(id__in=ids, **stamp).only("id")]
 
 
 def delete_message(user, message_id):
@@ -216,15 +230,13 @@ def delete_message(user, message_id):
         set__deleted_at=utcnow(), set__body="")
     if before is None:
         return message.reload()
-    changes = {}
     if before.read_at is None:
-        changes[f"dec__{conversation.unread_field(message.receiver_id)}"] = 1
-    if conversation.last_message and conversation.last_message.message_id == message.id:
-        changes.update(set__last_message__body="", set__last_message__deleted=True)
-    if changes:
-        conversation = Conversation.objects(id=conversation.id).modify(new=True, **changes)
-    else:
-        conversation.reload()
+        Conversation.objects(id=conversation.id).update_one(
+            **{f"dec__{conversation.unread_field(message.receiver_id)}": 1})
+    # Blank the inbox preview only if it still is this message: a reply may have taken its place.
+    Conversation.objects(id=conversation.id, last_message__message_id=message.id).update_one(
+        set__last_message__body="", set__last_message__deleted=True)
+    conversation.reload()
     message.reload()
     # The text also lives in the participants' stored events (the message itself, and previews
     # in conversation snapshots): erase those too. The event below carries the conversation's
