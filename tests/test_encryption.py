@@ -137,14 +137,15 @@ def assert_everyone_reads_everything(chat, bodies, last_sender):
 
 
 def converse(chat):
-    """Both sides write, the store reads, the customer archives and unarchives: events of every
-    kind that carries text (messages, conversation snapshots with the preview, receipts)."""
+    """Both sides write, the store reads, each archives and unarchives: events of every kind
+    that carries text (messages, conversation snapshots with the preview, receipts)."""
     customer, store, cid = chat
     customer.send(cid, CUSTOMER_TEXT)
     store.api.patch(f"/api/conversations/{cid}/read", json={})
     store.send(cid, STORE_TEXT)
-    customer.api.post(f"/api/conversations/{cid}/archive")
-    customer.api.delete(f"/api/conversations/{cid}/archive")
+    for person in (customer, store):
+        person.api.post(f"/api/conversations/{cid}/archive")
+        person.api.delete(f"/api/conversations/{cid}/archive")
 
 
 # -- off by default --------------------------------------------------------------------------------

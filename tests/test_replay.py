@@ -132,3 +132,30 @@ def test_dead_clients_are_found_by_heartbeats_and_release_everything(server, pai
         time.sleep(0.1)
     assert redis.pubsub_numsub(channel)[0][1] == 0  # the worker unsubscribed
     assert redis.zcard(connections) == 0  # and forgot the connection for presence
+
+
+def test_a_reader_overtaken_by_trimming_is_told_of_the_gap(redis):
+    """A slow reader (a phone on 2G, a worker catching up after its pub/sub connection dropped)
+    reads its stream a page at a time after its cursor. If the stream is trimmed past the cursor
+    in the meantime, what was trimmed must not be skipped silently."""
+    from elako.realtime.bus import NO_EVENTS, EventBus, HistoryGap
+
+    bus = EventBus(redis, prefix=f"gap{time.monotonic_ns()}", maxlen=5)
+    [cursor] = bus.publish([("u1", "message", {"n": 0})])
+    bus.publish([("u1", "message", {"n": n}) for n in range(1, 4)])
+    assert [e.data["n"] for e in bus.read_after("u1", cursor)] == [1, 2, 3]
+
+    pages = bus.read_after("u1", cursor, page_size=2)
+    assert next(pages).data == {"n": 1}
+    bus.publish([("u1", "message", {"n": n}) for n in range(4, 9)])  # 0 to 3 trimmed
+    with pytest.raises(HistoryGap):
+        list(pages)  # the page after 2 would start at 4: 3 is gone
+    with pytest.raises(HistoryGap):
+        list(bus.read_after("u1", cursor))
+    # "Everything you still have" is never a gap; nor is a cursor still kept.
+    assert [e.data["n"] for e in bus.read_after("u1", NO_EVENTS)] == [4, 5, 6, 7, 8]
+    kept = bus.latest_id("u1")
+    assert list(bus.read_after("u1", kept)) == []
+    redis.delete(bus.stream_key("u1"))
+    with pytest.raises(HistoryGap):  # the whole stream expired
+        list(bus.read_after("u1", kept))

@@ -45,7 +45,8 @@ NO_EVENTS = "0-0"
 
 
 class HistoryGap(Exception):
-    """Stored events after the cursor cannot be read (encrypted with a key no longer configured)."""
+    """Stored events after the cursor are gone (trimmed, expired) or cannot be read (encrypted
+    with a key no longer configured)."""
 
 
 @dataclass(frozen=True)
@@ -132,9 +133,25 @@ class EventBus:
     def read_after(self, user_id, last_id, page_size=200):
         """Yield the user's events after `last_id`, oldest first, a page at a time.
 
-        Raises HistoryGap at an entry that cannot be decrypted."""
-        for entry_id, fields in self._entries(user_id, f"({last_id}", page_size):
-            yield Event(fields["type"], _load(fields["data"]), entry_id)
+        Raises HistoryGap when events after `last_id` were trimmed (the stream moved on while a
+        slow reader caught up) or cannot be decrypted: the reader must resync, not skip them."""
+        key = self.stream_key(user_id)
+        cursor = last_id
+        while True:
+            # The page, then the oldest entry still kept, in this order on one connection: the
+            # stream is trimmed from its oldest end, so if nothing after the cursor had been
+            # trimmed when the oldest entry was read, the page read before it was whole.
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.xrange(key, f"({cursor}", "+", count=page_size)
+            pipe.xrange(key, "-", "+", count=1)
+            entries, oldest = pipe.execute()
+            if cursor != NO_EVENTS and (not oldest or parse_id(oldest[0][0]) > parse_id(cursor)):
+                raise HistoryGap(f"events after {cursor} are no longer kept")
+            for entry_id, fields in entries:
+                yield Event(fields["type"], _load(fields["data"]), entry_id)
+            if len(entries) < page_size:
+                return
+            cursor = entries[-1][0]
 
     def scrub(self, user_ids, carries):
         """Delete every stored event of `user_ids` for which `carries(type, data)` is true.
