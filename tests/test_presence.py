@@ -122,3 +122,24 @@ def test_live_inbox_rows_keep_the_presence_dot(server, sse):
     customer.send(conversation_id, "Globe po, 50")
     row = store_page.wait_for("message", count=2).data
     assert f'class="presence presence-{customer.id} online"' in row and "Online" in row
+
+
+def test_closing_the_last_tab_goes_offline_after_the_grace_period_not_the_heartbeat_ttl(
+        live_server, sse):
+    """A connection's presence lasts PRESENCE_TTL_SECONDS past its last heartbeat (for a worker
+    that dies without closing anything); a stream that closes properly ends it after the grace."""
+    server = live_server(PRESENCE_TTL_SECONDS="30", PRESENCE_GRACE_SECONDS="1")
+    customer = server.register("customer", "Maria")
+    store = server.register("store", "Sari-Sari")
+    conversation_id = customer.open_conversation(store)
+    customer.send(conversation_id, "hello")
+    watching = sse(customer.events_url(), headers=customer.headers)
+    watching.wait_for_comments(1)
+    tab = sse(store.events_url(), headers=store.headers)
+    watching.wait_for(lambda e: e.type == "presence" and e.json["online"])
+    tab.wait_for_comments(2)  # a heartbeat renewed it: 30 s from now
+
+    closed = time.monotonic()
+    tab.close()
+    watching.wait_for(lambda e: e.type == "presence" and not e.json["online"], timeout=15)
+    assert time.monotonic() - closed < 10

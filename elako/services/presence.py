@@ -128,16 +128,26 @@ def heartbeat(user, connection_id):
 
 def disconnect(user, connection_id):
     grace = current_app.config["PRESENCE_GRACE_SECONDS"]
-    pipe = get_redis().pipeline(transaction=False)
+    now = time.time()
+    redis = get_redis()
+    pipe = redis.pipeline(transaction=False)
     pipe.zrem(_key(user.id, "conns"), connection_id)
     pipe.set(_key(user.id, "linger"), 1, px=int(grace * 1000))
-    pipe.zadd(_online_key(), {str(user.id): time.time() + grace}, gt=True)
-    pipe.execute()
+    pipe.zcount(_key(user.id, "conns"), now, "+inf")
+    *_, still_live = pipe.execute()
+    if not still_live:
+        # The last stream closed: settle the user after the grace period, not when this stream's
+        # heartbeat would have run out. (A stream opening meanwhile is found by the settling.)
+        redis.zadd(_online_key(), {str(user.id): now + grace})
 
 
 def sweep():
-    """Settle everyone whose online time has passed (run by every worker's hub, every few s)."""
+    """Settle everyone whose online time has passed. Every worker's hub calls this every
+    PRESENCE_SWEEP_SECONDS; a short lease lets one of them do the work each time."""
     redis = get_redis()
+    lease_ms = int(current_app.config["PRESENCE_SWEEP_SECONDS"] * 900)
+    if not redis.set(f"{current_app.config['REDIS_KEY_PREFIX']}:sweeping", 1, nx=True, px=lease_ms):
+        return
     now = time.time()
     for user_id in redis.zrangebyscore(_online_key(), "-inf", now, start=0, num=SWEEP_BATCH):
         result = float(_script(SETTLE)(
