@@ -55,21 +55,28 @@ def init_app(app):
         first key, or plain when that is `plain`. Text no configured key reads is left as it is."""
         counts = {"messages": 0, "previews": 0, "unreadable": 0}
 
-        def rewrite(collection, document_id, field, value, kind):
+        def rewrite(collection, match, field, value, kind):
+            """Rewrite `field` of the document matching `match` if it still holds `value`: the
+            app keeps running meanwhile, and an unsend or a newer preview must not be undone."""
+            if not value:
+                return
             try:
-                rotated = crypto.rotate(value or "")
+                rotated = crypto.rotate(value)
             except crypto.UnreadableMessage:
                 counts["unreadable"] += 1
                 return
-            collection.objects(id=document_id).update_one(__raw__={"$set": {field: rotated}})
+            collection.objects(__raw__={**match, field: value}).update_one(
+                __raw__={"$set": {field: rotated}})
             counts[kind] += 1
 
         for message in Message.objects.only("id", "body").as_pymongo():
-            rewrite(Message, message["_id"], "body", message.get("body"), "messages")
+            rewrite(Message, {"_id": message["_id"]}, "body", message.get("body"), "messages")
         for conversation in Conversation.objects(last_message__exists=True).only(
                 "id", "last_message").as_pymongo():
-            rewrite(Conversation, conversation["_id"], "last_message.body",
-                    conversation["last_message"].get("body"), "previews")
+            last = conversation["last_message"]
+            rewrite(Conversation, {"_id": conversation["_id"],
+                                   "last_message.message_id": last["message_id"]},
+                    "last_message.body", last.get("body"), "previews")
         click.echo(f"rewrote {counts['messages']} message(s) and {counts['previews']} inbox preview(s)")
         if counts["unreadable"]:
             raise click.ClickException(

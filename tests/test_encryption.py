@@ -491,3 +491,32 @@ def test_rotating_keys_on_a_real_deployment(live_server, server_db, redis_url, s
     [(_, newest)] = stored_events(redis, live.prefix, store.id)[-1:]
     assert json.loads(opened(key_b, newest))["message"]["body"] == LATER_TEXT
     assert opened(key_b, stored_bodies(db, cid)[-1]) == LATER_TEXT
+
+
+@pytest.mark.settings(MESSAGE_ENCRYPTION_KEYS=KEY_A)
+def test_rotation_never_undoes_what_happens_while_it_runs(app, chat, monkeypatch):
+    """The command runs beside the live app: an unsend, or a newer preview, that lands between
+    its read and its write stays as it is."""
+    customer, store, cid = chat
+    doomed = customer.send(cid, CUSTOMER_TEXT)
+    customer.send(cid, LATER_TEXT)
+    use_keys(app, f"{KEY_B},{KEY_A}")
+    original = crypto.rotate
+    calls = []
+    during = {0: lambda: customer.api.delete(f"/api/messages/{doomed['id']}"),  # 1st body read
+              2: lambda: store.send(cid, STORE_TEXT)}  # after the command read the preview
+
+    def rotate_while_the_app_runs(value):
+        calls.append(value)
+        during.get(len(calls) - 1, lambda: None)()
+        return original(value)
+
+    monkeypatch.setattr(crypto, "rotate", rotate_while_the_app_runs)
+    assert app.test_cli_runner().invoke(args=["rotate-message-keys"]).exit_code == 0
+    assert len(calls) == 3  # two bodies, then the preview
+    db = mongoengine.get_db()
+    erased, later, reply = stored_bodies(db, cid)
+    assert erased == ""  # the unsent text stays erased
+    assert opened(KEY_B, later) == LATER_TEXT
+    assert opened(KEY_B, stored_preview(db, cid)) == STORE_TEXT  # the newer preview stays
+    assert history(store, cid) == ["", LATER_TEXT, STORE_TEXT]
