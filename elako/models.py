@@ -95,7 +95,7 @@ class Conversation(Document):
         "collection": "conversations",
         "indexes": [
             {"fields": ["customer_id", "store_id"], "unique": True},
-            ("participants", "-last_activity_at"),  # inboxes, newest activity first
+            ("participants", "-last_activity_at", "-id"),  # inboxes, newest activity first
         ],
     }
 

@@ -57,7 +57,7 @@ def test_every_query_has_an_index(chat):
     assert ("dedupe_key",) in message_indexes  # idempotent retries
     assert ("receiver_id", "read_at") in message_indexes  # unread counts
     assert ("customer_id", "store_id") in conversation_indexes  # one per pair
-    assert ("participants", "last_activity_at") in conversation_indexes  # inboxes
+    assert ("participants", "last_activity_at", "_id") in conversation_indexes  # inbox pages
     info = Message._get_collection().index_information()
     assert any(spec.get("unique") and [k for k, _ in spec["key"]] == ["dedupe_key"]
                for spec in info.values())

@@ -159,3 +159,21 @@ def test_a_reader_overtaken_by_trimming_is_told_of_the_gap(redis):
     redis.delete(bus.stream_key("u1"))
     with pytest.raises(HistoryGap):  # the whole stream expired
         list(bus.read_after("u1", kept))
+
+
+def test_publishing_is_one_round_trip_and_survives_a_redis_that_forgot_its_scripts(redis):
+    from elako.realtime.bus import EventBus
+
+    bus = EventBus(redis, prefix=f"scripts{time.monotonic_ns()}")
+    bus.publish([("u1", "message", {"n": 0})])
+
+    def script_commands():
+        return redis.info("commandstats").get("cmdstat_script", {}).get("calls", 0)
+
+    before = script_commands()
+    bus.publish([("u1", "message", {"n": 1}), ("u2", "message", {"n": 1})])
+    assert script_commands() == before  # no SCRIPT EXISTS / LOAD on the way
+    redis.script_flush()  # what a restart or a failover to a fresh replica does
+    ids = bus.publish([("u1", "message", {"n": 2})])
+    assert [e.data["n"] for e in bus.read_after("u1", "0-0")] == [0, 1, 2]
+    assert ids == [bus.latest_id("u1")]

@@ -150,7 +150,8 @@ def update_profile(user, data):
     user.modify(**changes)
     # Conversations keep both names so inboxes list and search without reading users.
     name_field = "store_name" if user.is_store else "customer_name"
-    Conversation.objects(**{f"{user.role}_id": user.id}).update(**{f"set__{name_field}": user.name})
+    Conversation.objects(participants=user.id, **{f"{user.role}_id": user.id}).update(
+        **{f"set__{name_field}": user.name})
     return user
 
 

@@ -84,10 +84,9 @@ def events(user, session, last_event_id, connection_id):
             for event in _read_after(bus, user, cursor):
                 yield event
                 cursor = event.id
-                _after_sent(user, event)
         presence.connect(user, connection_id)
         connected = True
-        messages.mark_delivered(user)
+        messages.mark_delivered(user)  # what was replayed, and whatever else waited for them
 
         next_beat = time.monotonic() + heartbeat
         next_session_check = time.monotonic() + SESSION_RECHECK_SECONDS
