@@ -127,6 +127,8 @@ class Message(Document):
     delivered_at = DateTimeField()
     read_at = DateTimeField()
     deleted_at = DateTimeField()
+    # Steps of sending not yet done (services.messages.STEPS); empty once it is fully sent.
+    pending = ListField(StringField(), default=list)
 
     meta = {
         "collection": "messages",

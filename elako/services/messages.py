@@ -5,6 +5,7 @@ participants. Messages are numbered per conversation (`seq`), which orders histo
 cursor and lets receipts say "read up to N".
 """
 
+from contextlib import contextmanager
 from datetime import timedelta
 
 from bson import ObjectId
@@ -57,7 +58,8 @@ def _existing(user, conversation, client_id):
 def send_message(user, conversation_id, data):
     """Store a message from `user` and publish it. Returns (message, created).
 
-    A retry with the same client_id returns the first message (created=False), never a second.
+    A retry with the same client_id returns the first message (created=False), never a second,
+    and finishes whatever the first attempt could not (see `_finish`).
     """
     conversation = conversation_for(user, conversation_id)
     body = _body(data)
@@ -66,31 +68,69 @@ def send_message(user, conversation_id, data):
         raise InvalidInput(f"type must be one of: {', '.join(MESSAGE_TYPES)}.", field="type")
     client_id = _client_id(data)
     if client_id and (existing := _existing(user, conversation, client_id)):
-        return existing, False
+        return _finish(existing), False
     if conversation.blocked_by:
         raise Forbidden(BLOCKED, code="blocked")
     ratelimit.hit("send", user.id)
 
     seq = Conversation.objects(id=conversation.id).modify(inc__last_seq=1, new=True).last_seq
-    receiver_id = conversation.other_party(user.id)
     message = Message(
         id=ObjectId(), conversation_id=conversation.id, seq=seq, sender_id=user.id,
-        receiver_id=receiver_id, type=message_type, body=body, client_id=client_id,
-        dedupe_key=f"{user.id}:{client_id}" if client_id else None, created_at=utcnow())
+        receiver_id=conversation.other_party(user.id), type=message_type, body=body,
+        client_id=client_id, dedupe_key=f"{user.id}:{client_id}" if client_id else None,
+        created_at=utcnow(), pending=list(STEPS))
     try:
         message.save(force_insert=True)
     except NotUniqueError:  # a concurrent retry with the same client_id stored it first
-        return _existing(user, conversation, client_id), False
+        return _finish(_existing(user, conversation, client_id)), False
+    return _finish(message), True
 
-    conversation = _record_in_conversation(conversation, message)
+
+# What a stored message still owes, in order: counting it in its conversation (unread count,
+# preview, inbox order), then announcing it to both participants' streams.
+STEPS = ("record", "announce")
+
+
+def _finish(message):
+    """Run the steps `message` still owes. Each is claimed atomically before it runs, so however
+    many retries race, it runs once; an announcement that fails (Redis down) is owed again, and
+    the sender's retry with the same client_id delivers it."""
+    if not message.pending:
+        return message
+    conversation = None
+    with _step(message, "record") as claimed:
+        if claimed:
+            conversation = _record_in_conversation(
+                Conversation.objects.get(id=message.conversation_id), message)
+    with _step(message, "announce") as claimed:
+        if claimed:
+            _announce(message, conversation or Conversation.objects.get(id=message.conversation_id))
+    return message
+
+
+@contextmanager
+def _step(message, step):
+    """Claim `step` of sending `message` (yields whether this request got it); if the step fails,
+    it is owed again. (On a replica set pymongo retries a failed write once by itself, so one
+    that still fails was, as far as anyone can tell, not applied.)"""
+    claimed = Message.objects(id=message.id, pending=step).update_one(pull__pending=step)
+    try:
+        yield claimed
+    except Exception:
+        if claimed:
+            Message.objects(id=message.id).update_one(push__pending=step)
+        raise
+
+
+def _announce(message, conversation):
+    sender, receiver = message.sender_id, message.receiver_id
     realtime.notify("message", {
-        user.id: {"message": message_payload(message),
-                  "conversation": conversation_payload(conversation, user.id)},
-        receiver_id: {"message": message_payload(message),
-                      "conversation": conversation_payload(conversation, receiver_id),
-                      "unread_total": unread_total(receiver_id)},
+        sender: {"message": message_payload(message),
+                 "conversation": conversation_payload(conversation, sender)},
+        receiver: {"message": message_payload(message),
+                   "conversation": conversation_payload(conversation, receiver),
+                   "unread_total": unread_total(receiver)},
     })
-    return message, True
 
 
 def _record_in_conversation(conversation, message):

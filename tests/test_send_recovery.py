@@ -1,0 +1,78 @@
+"""A send that fails half-way (Redis or MongoDB gone for a moment) is finished by the sender's
+retry with the same client_id: counted once, announced once, never stored twice."""
+
+import json
+
+import pymongo.errors
+import pytest
+import redis as redis_py
+
+from elako import realtime
+from elako.services import messages
+
+
+def events(app, redis, user_id, kind="message"):
+    key = app.extensions["bus"].stream_key(user_id)
+    return [json.loads(f["data"]) for _, f in redis.xrange(key) if f["type"] == kind]
+
+
+def fail_once(monkeypatch, module, name, error):
+    original = getattr(module, name)
+    calls = []
+
+    def failing(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            raise error
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, failing)
+    return calls
+
+
+def send(person, cid, body, client_id):
+    return person.api.post(f"/api/conversations/{cid}/messages",
+                           json={"body": body, "client_id": client_id})
+
+
+def test_redis_down_while_announcing_then_the_retry_announces(app, redis, chat, monkeypatch):
+    customer, store, cid = chat
+    fail_once(monkeypatch, realtime, "notify", redis_py.ConnectionError("Redis is restarting"))
+    first = send(customer, cid, "May Milo pa po?", "order-1-q1")
+    assert first.status_code == 503 and first.headers["Retry-After"]
+    # Stored and counted already; only the announcement is owed.
+    assert store.api.get(f"/api/conversations/{cid}").json["unread"] == 1
+    assert events(app, redis, store.id) == []
+
+    retry = send(customer, cid, "May Milo pa po?", "order-1-q1")
+    assert retry.status_code == 200
+    for person in (customer, store):
+        [event] = events(app, redis, person.id)
+        assert event["message"]["id"] == retry.json["id"]
+    assert store.api.get(f"/api/conversations/{cid}").json["unread"] == 1
+    again = send(customer, cid, "May Milo pa po?", "order-1-q1")  # nothing more is owed
+    assert again.json["id"] == retry.json["id"] and len(events(app, redis, store.id)) == 1
+    history = customer.api.get(f"/api/conversations/{cid}/messages").json["items"]
+    assert [m["body"] for m in history] == ["May Milo pa po?"]
+
+
+def test_mongodb_gone_before_counting_then_the_retry_counts_and_announces(
+        app, redis, chat, monkeypatch):
+    customer, store, cid = chat
+    fail_once(monkeypatch, messages, "_record_in_conversation",
+              pymongo.errors.AutoReconnect("primary stepped down"))
+    assert send(customer, cid, "Pabili po", "q2").status_code == 503
+    assert store.api.get(f"/api/conversations/{cid}").json["unread"] == 0
+    retry = send(customer, cid, "Pabili po", "q2")
+    assert retry.status_code == 200
+    view = store.api.get(f"/api/conversations/{cid}").json
+    assert view["unread"] == 1 and view["last_message"]["preview"] == "Pabili po"
+    assert len(events(app, redis, store.id)) == 1
+
+
+def test_a_message_sent_in_one_go_owes_nothing(app, chat):
+    from elako.models import Message
+
+    customer, _, cid = chat
+    sent = customer.send(cid, "Salamat po")
+    assert Message.objects.get(id=sent["id"]).pending == []
