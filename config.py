@@ -84,6 +84,9 @@ class Config:
     # The browser's reconnect delay, sent as the SSE `retry:` field.
     SSE_RETRY_MS = _int("SSE_RETRY_MS", 3000)
     MAX_STREAMS_PER_USER = _int("MAX_STREAMS_PER_USER", 12)
+    # Each worker pings Redis over its pub/sub connection this often and reconnects after three
+    # silent intervals: a connection a NAT or load balancer dropped goes silent, not closed.
+    REDIS_PUBSUB_PING_SECONDS = float(os.environ.get("REDIS_PUBSUB_PING_SECONDS", 15))
 
     # Presence: a connection counts as live this long after its last heartbeat; after the last one
     # drops, a user stays online for the grace period so a page reload is no offline flicker.

@@ -1,5 +1,7 @@
 """Live fan-out costs one Redis connection per worker, not one per connected client."""
 
+import time
+
 import pytest
 import redis as redis_py
 
@@ -107,3 +109,23 @@ def test_published_events_reach_both_streams_and_never_break_them(
     assert [e.type for e in again.events if e.type != "delivered"] == [
         "notice", "order_update", "message"]
     assert before["id"] not in again.events[-1].data
+
+
+def test_the_pubsub_connection_stays_up_while_idle_and_answers_pings(live_server, sse, redis_url):
+    """The hub pings Redis over its pub/sub connection and reconnects only when nothing comes
+    back; Redis's answers count, so an idle but healthy connection is never dropped."""
+    server = live_server(REDIS_PUBSUB_PING_SECONDS="0.2")
+    store = server.register("store", "Sari-Sari")
+    stream = sse(store.events_url(), headers=store.headers)
+    stream.wait_for_comments(1)
+
+    def hub_connection():
+        [hub] = [c for c in redis_clients(redis_url, server.prefix)
+                 if c["name"] == f"{server.prefix}:hub"]
+        return hub["id"], int(hub["age"])
+
+    first_id, _ = hub_connection()
+    time.sleep(3)  # fifteen pings: five times over what a silent connection would be given
+    assert hub_connection()[0] == first_id
+    assert hub_connection()[1] >= 3
+    assert "reconnecting" not in server.log()

@@ -28,7 +28,8 @@ def get_hub():
     app = current_app._get_current_object()
     hub = app.extensions.get("hub")
     if hub is None or hub.pid != os.getpid():
-        hub = LiveHub(app.config["REDIS_URL"], f"{app.config['REDIS_KEY_PREFIX']}:hub")
+        hub = LiveHub(app.config["REDIS_URL"], f"{app.config['REDIS_KEY_PREFIX']}:hub",
+                      ping_seconds=app.config["REDIS_PUBSUB_PING_SECONDS"])
         hub.pid = os.getpid()
         app.extensions["hub"] = hub
         from ..services import presence

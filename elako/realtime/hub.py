@@ -33,9 +33,6 @@ CATCH_UP = object()  # queue marker: "read the stream, you may have missed event
 # Redis once it drains its queue, instead of growing memory without bound.
 QUEUE_LIMIT = 500
 SUBSCRIBE_TIMEOUT = 10
-# The listener pings Redis through the pub/sub connection this often, and reconnects when a pong
-# does not come back: a half-open TCP connection would otherwise go silent forever.
-PING_SECONDS = 15
 
 
 class Subscription:
@@ -67,7 +64,7 @@ class Subscription:
 
 
 class LiveHub:
-    def __init__(self, redis_url, control_channel):
+    def __init__(self, redis_url, control_channel, ping_seconds=15):
         # socket_timeout=None: the listener blocks on reads for as long as it takes (a short timeout
         # with redis-py's automatic retries turns quiet periods into errors).
         tcp_options = {} if redis_url.startswith("unix:") else {"socket_keepalive": True}
@@ -75,6 +72,9 @@ class LiveHub:
             redis_url, socket_timeout=None, socket_connect_timeout=5, decode_responses=True,
             retry=None, client_name=control_channel, **tcp_options)
         self._control = control_channel
+        # The listener pings Redis through the pub/sub connection this often, and reconnects when
+        # nothing comes back: a half-open TCP connection would otherwise go silent forever.
+        self._ping_seconds = ping_seconds
         self._subscriptions = defaultdict(set)  # channel -> {Subscription}
         self._confirmed = {}  # channel -> gevent Event set once Redis confirmed SUBSCRIBE
         self._sent = set()  # channels subscribed on the current connection
@@ -145,9 +145,12 @@ class LiveHub:
         opening on the same channel cannot leave Redis unsubscribed while a stream waits.
         """
         with self._write_lock:
-            if not self._connected.is_set():
-                return  # _connect subscribes to every wanted channel
             wanted = channel in self._subscriptions
+            if not self._connected.is_set():
+                if not wanted:  # _connect subscribes to every wanted channel, and only those
+                    self._sent.discard(channel)
+                    self._confirmed.pop(channel, None)
+                return
             try:
                 if wanted and channel not in self._sent:
                     self._pubsub.subscribe(channel)
@@ -192,6 +195,9 @@ class LiveHub:
             message = self._pubsub.get_message(timeout=None)
             if message is None:
                 continue
+            # Anything from Redis shows the connection lives, the answers to our pings included
+            # (which redis-py, decoding responses, mangles into a message of type "P").
+            self._last_pong = time.monotonic()
             kind, channel = message["type"], message["channel"]
             if kind == "message":
                 if channel != self._control:
@@ -204,8 +210,6 @@ class LiveHub:
                         for subscription in list(self._subscriptions.get(channel, ())):
                             subscription.deliver(CATCH_UP)
                     confirmed.set()
-            elif kind == "pong":
-                self._last_pong = time.monotonic()
 
     def _fan_out(self, channel, text):
         subscribers = self._subscriptions.get(channel)
@@ -221,15 +225,22 @@ class LiveHub:
 
     def _keep_alive(self):
         while True:
-            gevent.sleep(PING_SECONDS)
-            if not self._connected.is_set():
-                continue
-            if time.monotonic() - self._last_pong > 3 * PING_SECONDS:
-                log.warning("no pong from Redis pub/sub for %ss; reconnecting", 3 * PING_SECONDS)
-                self._pubsub.connection.disconnect()
-                continue
-            with self._write_lock:
-                try:
-                    self._pubsub.ping()
-                except (redis.ConnectionError, OSError):
-                    pass
+            gevent.sleep(self._ping_seconds)
+            try:
+                self._check_connection()
+            except Exception:  # half-open connections must go on being found
+                log.exception("pub/sub keep-alive check failed")
+
+    def _check_connection(self):
+        if not self._connected.is_set():
+            return
+        silent = time.monotonic() - self._last_pong
+        if silent > 3 * self._ping_seconds:
+            log.warning("nothing from Redis pub/sub for %.0fs; reconnecting", silent)
+            self._pubsub.connection.disconnect()
+            return
+        with self._write_lock:
+            try:
+                self._pubsub.ping()
+            except (redis.ConnectionError, OSError):
+                pass  # the listener sees the broken connection and reconnects
