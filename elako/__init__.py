@@ -15,6 +15,11 @@ def create_app(config_class=Config):
     app.config.from_object(config_class)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = load_or_create_secret(app.config["DATA_DIR"])
+        if app.config.get("MONGODB_URI"):
+            app.logger.warning(
+                "SECRET_KEY is unset: using the key generated in %s. Every host must use the "
+                "same key, or users are signed out whenever another host answers them.",
+                app.config["DATA_DIR"])
 
     from . import assets, cli, crypto, errors, extensions, formatting, realtime, security
     from .blueprints import api, auth, events, health, pages
