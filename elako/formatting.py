@@ -69,6 +69,12 @@ def linkify(text):
     return Markup("").join(parts)
 
 
+def count_label(count):
+    """A count for a small badge: at most three characters wide (none known: 0)."""
+    count = count or 0
+    return "99+" if count > 99 else str(count)
+
+
 def initials(name):
     words = [w for w in re.split(r"\s+", name.strip()) if w]
     return "".join(w[0] for w in words[:2]).upper() or "?"
@@ -88,6 +94,7 @@ def viewer_context():
 
 
 def init_app(app):
-    for function in (short_time, clock, exact_time, day_key, day_label, linkify, initials, deletable):
+    for function in (short_time, clock, exact_time, day_key, day_label, linkify, initials, deletable,
+                     count_label):
         app.add_template_filter(function)
     app.context_processor(viewer_context)

@@ -48,9 +48,9 @@ def init_app(app):
     def set_security_headers(response):
         headers = response.headers
         headers.setdefault("X-Content-Type-Options", "nosniff")
-        if request.endpoint == "assets.static":
-            # Our own scripts, styles and icon: the rest only governs documents, and on a phone
-            # every byte of every response counts.
+        if request.endpoint == "assets.static" or response.status_code == 204:
+            # Our own scripts, styles and icon, or no body at all: the rest only governs
+            # documents, and on a phone every byte of every response counts.
             return response
         if g.get("user") is not None:
             headers.setdefault("Cache-Control", "no-store")  # someone's messages: keep no copy

@@ -1,11 +1,13 @@
-/* ELako Chat's only script of its own. htmx does the requests and swaps; this adds what HTML
-   attributes cannot say:
+/* ELako Chat's only script of its own. htmx does the page's requests and swaps; this adds what
+   HTML attributes cannot say:
    - resume the event stream from the last event seen, even after the SSE extension re-creates
      its EventSource (which forgets Last-Event-ID), and show the connection state;
-   - put each message in its thread once, in order, replacing the sender's pending copy;
-   - optimistic sending with a client_id per message, and a retry that reuses it;
-   - mark arrivals read only while the page is visible; keep the thread pinned to the bottom
-     unless the reader scrolled up; the page title; opt-in notifications; Enter to send.
+   - put each message in its thread once, in order, after the sender's pending copy;
+   - send each message on its own, in order, shown at once as pending, with a client_id that a
+     retry reuses (so it is never stored twice);
+   - mark arrivals read only while the page is visible and the reader is at the newest message;
+     keep the thread pinned to the bottom unless the reader scrolled up; keep the inbox true to
+     its filter and search; the unread count in the title; opt-in notifications; Enter to send.
    Without JavaScript none of this runs and the pages still work as plain forms and links. */
 (function () {
   "use strict";
@@ -16,6 +18,9 @@
   var source = null; /* the page's current EventSource */
 
   function $(selector, root) { return (root || document).querySelector(selector); }
+  function $$(selector, root) {
+    return Array.prototype.slice.call((root || document).querySelectorAll(selector));
+  }
   function newClientId() {
     if (window.crypto && crypto.getRandomValues) {
       var bytes = new Uint8Array(12);
@@ -24,10 +29,17 @@
     }
     return Date.now().toString(36) + Math.random().toString(36).slice(2);
   }
+  /* HTML from our own server as inert nodes: nothing in a <template> runs or loads. */
+  function fragmentOf(html) {
+    var template = document.createElement("template");
+    template.innerHTML = html;
+    return template.content;
+  }
 
   /* -- the event stream -------------------------------------------------------------------- */
 
   function setConnection(state, text) {
+    document.body.setAttribute("data-connection", state); /* CSS shows or hides the manual refresh */
     var indicator = $("#connection");
     if (!indicator) { return; }
     indicator.hidden = false;
@@ -59,11 +71,18 @@
     if (source && source.readyState === EventSource.OPEN) { setConnection("connected", "Connected"); }
     else { setConnection("reconnecting", "Reconnecting…"); }
   });
+  /* Whatever a stream event changed, the page's own bookkeeping follows. */
+  document.addEventListener("htmx:sseMessage", function () {
+    tidyInbox();
+    showUnreadInTitle();
+    restoreDraft();
+  });
 
   /* -- messages into threads --------------------------------------------------------------- */
 
   function thread() { return $("#thread"); }
   function log() { var t = thread(); return t && $(".log", t); }
+  function messageList() { var t = thread(); return t && $(".messages", t); }
   function atBottom(el) { return el.scrollHeight - el.scrollTop - el.clientHeight < 48; }
   function scrollToBottom() { var el = log(); if (el) { el.scrollTop = el.scrollHeight; } }
   /* Whether the reader is at the newest message. While they are, the thread stays there, also
@@ -73,55 +92,67 @@
     if (pinned) { scrollToBottom(); }
   });
 
-  /* Put one message in its list: the same id replaces (ticks, unsend), the same client_id replaces
-     the pending copy, and messages stay in seq order even when the stream and the POST answer
-     arrive the other way round. `day` is its day separator when the page lacks it: it goes right
-     above the message. Returns whether the message is new to the page. */
+  /* Put a message in seq order, above the pending and failed copies (which have no seq yet). */
+  function insertBySeq(list, node) {
+    var seq = Number(node.getAttribute("data-seq"));
+    var after = null;
+    $$(".msg[data-seq]", list).some(function (other) {
+      if (Number(other.getAttribute("data-seq")) > seq) { after = other; return true; }
+      return false;
+    });
+    list.insertBefore(node, after || $(".msg.pending, .msg.failed", list));
+  }
+
+  /* Put one message in its list, once: a message already shown stays as it is (its ticks and
+     its unsend arrive as changes of their own), and the sender's pending copy gives way to it.
+     `day` is its day separator when the page lacks it: it goes right above the message. Returns
+     whether the message is new to the page. */
   function place(list, node, day) {
-    var existing = document.getElementById(node.id);
+    if (document.getElementById(node.id)) { return false; }
     var clientId = node.getAttribute("data-client-id");
-    var pending = !existing && clientId && list.querySelector('[data-pending="' + clientId + '"]');
-    if (existing) {
-      existing.replaceWith(node);
-    } else if (pending) {
-      pending.replaceWith(node);
-    } else {
-      var seq = Number(node.getAttribute("data-seq"));
-      var after = null;
-      Array.prototype.some.call(list.querySelectorAll(".msg[data-seq]"), function (other) {
-        if (Number(other.getAttribute("data-seq")) > seq) { after = other; return true; }
-        return false;
-      });
-      list.insertBefore(node, after || list.querySelector(".msg.pending, .msg.failed"));
-    }
-    if (day && !existing) { list.insertBefore(day, node); }
+    var pending = clientId && list.querySelector('[data-pending="' + clientId + '"]');
+    if (pending) { pending.remove(); }
+    insertBySeq(list, node);
+    if (day) { list.insertBefore(day, node); }
     htmx.process(node);
-    return !existing;
+    return true;
+  }
+
+  /* The messages (and day separators) of a fragment into `list`; returns how many arrived from
+     the other party. */
+  function placeAll(list, fragment) {
+    var arrivals = 0;
+    var day = null;
+    Array.prototype.slice.call(fragment.children).forEach(function (node) {
+      if (node.classList.contains("day")) {
+        day = document.getElementById(node.id) ? null : node;
+      } else if (node.classList.contains("msg")) {
+        if (place(list, node, day) && node.classList.contains("in")) { arrivals += 1; }
+        day = null;
+      }
+    });
+    if (pinned) { scrollToBottom(); }
+    else if (arrivals) { var jump = $(".jump-new"); if (jump) { jump.hidden = false; } }
+    return arrivals;
   }
 
   document.addEventListener("htmx:oobBeforeSwap", function (event) {
     var target = event.detail.target;
     if (!target.classList || !target.classList.contains("messages")) { return; }
-    var arrivals = 0;
-    var day = null;
-    Array.prototype.slice.call(event.detail.fragment.children).forEach(function (node) {
-      if (node.classList.contains("day")) {
-        day = document.getElementById(node.id) ? null : node;
-      } else {
-        if (place(target, node, day) && node.classList.contains("in")) { arrivals += 1; }
-        day = null;
-      }
-    });
     event.detail.shouldSwap = false;
-    if (pinned) { scrollToBottom(); }
-    else if (arrivals) { var jump = $(".jump-new"); if (jump) { jump.hidden = false; } }
-    if (arrivals) { markReadSoon(); }
+    if (placeAll(target, event.detail.fragment)) {
+      readOwed = true;
+      markReadSoon();
+    }
   });
 
   document.addEventListener("click", function (event) {
-    if (event.target.closest(".jump-new")) {
+    var jump = event.target.closest(".jump-new");
+    if (jump) {
       scrollToBottom();
-      event.target.closest(".jump-new").hidden = true;
+      jump.hidden = true;
+      var box = $("#composer-body");
+      if (box) { box.focus(); } /* the button hides itself: focus must go somewhere useful */
     }
   });
   document.addEventListener("scroll", function (event) {
@@ -130,35 +161,100 @@
     pinned = atBottom(el);
     var jump = $(".jump-new");
     if (pinned && jump) { jump.hidden = true; }
+    if (pinned && readOwed) { markReadSoon(); }
   }, true);
 
-  /* -- read receipts: only what a visible page shows counts as read -------------------------- */
+  /* Older history is put above what the reader is looking at: keep their place. */
+  var restoreFromBottom = null;
+  function loadsOlder(event) { return event.detail.elt.closest && event.detail.elt.closest(".older"); }
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (loadsOlder(event)) { log().setAttribute("aria-busy", "true"); } /* no reading it all out */
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (loadsOlder(event) && log()) { log().removeAttribute("aria-busy"); }
+  });
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var el = log();
+    if (el && event.detail.target.classList && event.detail.target.classList.contains("older")) {
+      restoreFromBottom = el.scrollHeight - el.scrollTop;
+    }
+  });
+  document.addEventListener("htmx:load", function () {
+    var el = log();
+    if (restoreFromBottom === null || !el) { return; }
+    el.scrollTop = el.scrollHeight - restoreFromBottom;
+    setTimeout(function () { restoreFromBottom = null; }, 0);
+  });
+
+  /* -- the inbox: true to its filter and search, the open conversation marked ---------------- */
+
+  function tidyInbox() {
+    var list = $("#inbox-list");
+    if (!list) { return; }
+    var filter = list.getAttribute("data-filter");
+    var query = (list.getAttribute("data-q") || "").toLowerCase();
+    var open = thread() && "row-" + thread().getAttribute("data-conversation-id");
+    $$(":scope > li.row", list).forEach(function (row) {
+      var archived = row.hasAttribute("data-archived");
+      var name = ($(".name", row) || row).textContent.toLowerCase();
+      if ((filter === "archived") !== archived || (filter === "unread" && !row.classList.contains("unread")) ||
+          (query && name.indexOf(query) < 0)) {
+        row.remove();
+        return;
+      }
+      var link = $(".row-link", row);
+      if (row.id === open) { link.setAttribute("aria-current", "page"); }
+      else { link.removeAttribute("aria-current"); }
+    });
+  }
+
+  /* "(3) Inbox · ELako Chat": the page's own title, after the unread total the badge shows. */
+  function showUnreadInTitle() {
+    var badge = $("#unread-badge");
+    if (!badge) { return; }
+    var count = Number(badge.getAttribute("data-count")) || 0;
+    var title = document.title.replace(/^\(\d+\+?\) /, "");
+    document.title = (count ? "(" + (count > 99 ? "99+" : count) + ") " : "") + title;
+  }
+
+  /* -- read receipts: only what a visible page shows, at its newest message, counts as read -- */
 
   var readTimer = null;
   var readOwed = false;
   function markReadSoon() {
-    readOwed = true;
-    if (document.visibilityState !== "visible" || readTimer) { return; }
+    if (!readOwed || document.visibilityState !== "visible" || !pinned || readTimer) { return; }
     readTimer = setTimeout(function () {
       readTimer = null;
       var t = thread();
-      if (!t || !readOwed || document.visibilityState !== "visible") { return; }
+      var shown = $$(".msg.in[data-seq]", t || document).map(function (m) {
+        return Number(m.getAttribute("data-seq"));
+      });
+      if (!t || !readOwed || !shown.length || document.visibilityState !== "visible" || !pinned) { return; }
       readOwed = false;
       htmx.ajax("POST", "/c/" + t.getAttribute("data-conversation-id") + "/read",
-        { source: t, swap: "none" });
+        { source: t, swap: "none", values: { up_to_seq: Math.max.apply(null, shown) } });
     }, 400);
   }
-  document.addEventListener("visibilitychange", function () {
-    if (document.visibilityState === "visible" && readOwed) { markReadSoon(); }
-  });
+  document.addEventListener("visibilitychange", markReadSoon);
 
   /* -- notifications: asked for only after a click on the offer, shown only while hidden ---- */
 
+  /* Android's Chrome has Notification but no constructor for it (only service workers show
+     notifications there): offering them would promise what never comes. */
+  function canNotify() {
+    if (!("Notification" in window)) { return false; }
+    try { new Notification("").close(); } catch (e) { return e.name !== "TypeError"; }
+    return true; /* (untitled, and without permission yet: nothing is shown) */
+  }
+
+  var LATER_MS = 7 * 24 * 3600 * 1000; /* "Not now" holds for a week */
   function offerNotifications() {
     var offer = $("#notify-offer");
     if (!offer || !("Notification" in window) || Notification.permission !== "default") { return; }
-    try { if (sessionStorage.getItem("elako-notify") === "later") { return; } } catch (e) { /* private mode */ }
-    offer.hidden = false;
+    try {
+      if (Date.now() - Number(localStorage.getItem("elako-notify-later")) < LATER_MS) { return; }
+    } catch (e) { /* storage blocked: offer again */ }
+    if (canNotify()) { offer.hidden = false; }
   }
 
   document.addEventListener("click", function (event) {
@@ -168,7 +264,7 @@
     if (choice.getAttribute("data-notify") === "on") {
       Notification.requestPermission();
     } else {
-      try { sessionStorage.setItem("elako-notify", "later"); } catch (e) { /* private mode */ }
+      try { localStorage.setItem("elako-notify-later", String(Date.now())); } catch (e) { /* blocked */ }
     }
   });
 
@@ -177,22 +273,27 @@
   function notify(event) {
     if (document.visibilityState === "visible" || !("Notification" in window) ||
         Notification.permission !== "granted") { return; }
-    var fragment = document.createElement("template");
-    fragment.innerHTML = event.data; /* inert: nothing in it runs or loads */
-    var incoming = $(".msg.in .body", fragment.content);
-    var row = $(".row-link", fragment.content);
+    var fragment = fragmentOf(event.data);
+    var incoming = $(".msg.in .body", fragment);
+    var row = $(".row-link", fragment);
     if (!incoming || !row) { return; }
     var href = row.getAttribute("href");
-    var note = new Notification($(".name", row).textContent,
-      { body: incoming.textContent.slice(0, 120), tag: href });
-    note.onclick = function () {
-      window.focus();
-      note.close();
-      if (location.pathname !== href) { location.assign(href); }
-    };
+    try {
+      var note = new Notification($(".name", row).textContent,
+        { body: incoming.textContent.slice(0, 120), tag: href });
+      note.onclick = function () {
+        window.focus();
+        note.close();
+        if (location.pathname !== href) { location.assign(href); }
+      };
+    } catch (e) { /* a browser that offers permission but shows nothing this way */ }
   }
 
-  /* -- sending ------------------------------------------------------------------------------ */
+  /* -- sending: each message on its own request, in the order written ---------------------- */
+
+  var SEND_TIMEOUT_MS = 30000; /* 2G is slow, but a send that hangs must end as "not sent" */
+  var outbox = Promise.resolve(); /* sends wait for the one before: the server numbers them in order */
+  var unsent = {}; /* client_id -> text, for Retry */
 
   function pendingCopy(body, clientId) {
     var item = document.createElement("li");
@@ -212,7 +313,7 @@
     return item;
   }
 
-  function failed(item, message) {
+  function showFailed(item, message) {
     item.classList.remove("pending");
     item.classList.add("failed");
     var meta = $(".meta", item);
@@ -222,55 +323,97 @@
     retry.className = "link-button retry";
     retry.textContent = "Retry";
     meta.appendChild(retry);
-    if (message) { item.setAttribute("title", message); }
+    item.setAttribute("title", message);
   }
 
-  document.addEventListener("htmx:configRequest", function (event) {
-    var form = event.detail.elt;
-    if (form.id !== "composer") { return; }
-    var params = event.detail.parameters;
-    var body = (params.get ? params.get("body") : params.body) || "";
-    var clientId = form.getAttribute("data-retry-client-id") || newClientId();
-    form.removeAttribute("data-retry-client-id");
-    if (params.set) { params.set("client_id", clientId); } else { params.client_id = clientId; }
-    var list = $(".messages", thread());
-    if (!$('[data-pending="' + clientId + '"]', list)) {
-      list.appendChild(pendingCopy(body, clientId));
-    }
-    event.detail.elt.setAttribute("data-sending", clientId);
-    form.reset();
-    resize($("textarea", form));
-    $("textarea", form).focus(); /* ready for the next message, even after a tap on Send */
-    scrollToBottom();
-  });
+  function composerError(message) {
+    var slot = $("#composer-error");
+    if (slot) { slot.textContent = message; }
+  }
 
-  document.addEventListener("htmx:afterRequest", function (event) {
-    var form = event.detail.elt;
-    if (form.id !== "composer") { return; }
-    var clientId = form.getAttribute("data-sending");
-    var item = clientId && $('[data-pending="' + clientId + '"]');
-    if (item && !event.detail.successful) {
-      var error = $("#composer-error");
-      failed(item, error ? error.textContent : "");
-    }
+  function post(form, body, clientId) {
+    var data = new FormData(form);
+    data.set("body", body);
+    data.set("client_id", clientId);
+    var abort = window.AbortController && new AbortController();
+    var timer = abort && setTimeout(function () { abort.abort(); }, SEND_TIMEOUT_MS);
+    return fetch(form.action, {
+      method: "POST", body: data, credentials: "same-origin", signal: abort && abort.signal,
+      headers: { "HX-Request": "true", "X-CSRFToken": data.get("csrf_token") }
+    }).then(function (response) {
+      var redirect = response.headers.get("HX-Redirect"); /* signed out meanwhile */
+      if (redirect) { location.assign(redirect); }
+      return response.text().then(function (html) { return { ok: response.ok, html: html }; });
+    }).finally(function () { if (timer) { clearTimeout(timer); } });
+  }
+
+  function send(form, body, clientId) {
+    var list = messageList();
+    var item = list && $('[data-pending="' + clientId + '"]', list);
+    if (list && !item) { item = list.appendChild(pendingCopy(body, clientId)); }
+    unsent[clientId] = body;
+    outbox = outbox.then(function () {
+      return post(form, body, clientId).then(function (answer) {
+        if (answer.ok) {
+          delete unsent[clientId];
+          if (messageList()) { placeAll(messageList(), fragmentOf(answer.html).firstElementChild); }
+          return;
+        }
+        var reason = fragmentOf(answer.html).textContent.trim() || "The message was not sent.";
+        composerError(reason);
+        if (item) { showFailed(item, reason); }
+      }, function () {
+        if (item) { showFailed(item, "No connection. Retry when you are back online."); }
+      });
+    }).catch(function (error) {
+      console.error(error); /* a bug here must not stop the messages queued after this one */
+    });
+  }
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.id !== "composer" || !window.fetch || !window.FormData) { return; } /* a plain post */
+    event.preventDefault();
+    var textarea = $("textarea", form);
+    var body = textarea.value;
+    if (!body.trim()) { composerError("Write a message first."); return; }
+    composerError("");
+    send(form, body, newClientId());
+    textarea.value = "";
+    keepDraft("");
+    resize(textarea);
+    textarea.focus(); /* ready for the next message, even after a tap on Send */
+    pinned = true;
+    scrollToBottom();
   });
 
   document.addEventListener("click", function (event) {
     var retry = event.target.closest(".retry");
-    if (!retry) { return; }
-    var item = retry.closest(".msg");
     var form = $("#composer");
-    if (!form) { return; }
-    form.setAttribute("data-retry-client-id", item.getAttribute("data-pending"));
+    if (!retry || !form) { return; }
+    var item = retry.closest(".msg");
+    var clientId = item.getAttribute("data-pending");
     item.classList.remove("failed");
     item.classList.add("pending");
     $(".meta", item).textContent = "Sending…";
-    var textarea = $("textarea", form);
-    var draft = textarea.value;
-    textarea.value = $(".body", item).textContent;
-    htmx.trigger(form, "submit");
-    textarea.value = draft;
+    composerError("");
+    send(form, unsent[clientId], clientId);
   });
+
+  /* A draft is kept for its conversation in this tab: the composer may be drawn again (a block
+     lifted, a refresh after a gap) and a phone may reload the page at any time. */
+  function draftKey() { var t = thread(); return t && "elako-draft:" + t.getAttribute("data-conversation-id"); }
+  function keepDraft(text) {
+    try {
+      if (text) { sessionStorage.setItem(draftKey(), text); } else { sessionStorage.removeItem(draftKey()); }
+    } catch (e) { /* storage blocked */ }
+  }
+  function restoreDraft() {
+    var textarea = $("#composer-body");
+    if (!textarea || textarea.value) { return; }
+    try { textarea.value = sessionStorage.getItem(draftKey()) || ""; } catch (e) { /* blocked */ }
+    resize(textarea);
+  }
 
   /* Enter sends, Shift+Enter is a new line; the box grows with the text. */
   function resize(textarea) {
@@ -279,7 +422,10 @@
     textarea.style.height = Math.min(textarea.scrollHeight + 2, 152) + "px";
   }
   document.addEventListener("input", function (event) {
-    if (event.target.matches && event.target.matches("#composer textarea")) { resize(event.target); }
+    if (event.target.matches && event.target.matches("#composer textarea")) {
+      resize(event.target);
+      keepDraft(event.target.value);
+    }
   });
   document.addEventListener("keydown", function (event) {
     var textarea = event.target;
@@ -287,7 +433,8 @@
         !textarea.matches || !textarea.matches("#composer textarea")) { return; }
     if (window.matchMedia("(pointer: coarse)").matches) { return; } /* phones: Enter is a newline */
     event.preventDefault();
-    if (textarea.value.trim()) { htmx.trigger(textarea.form, "submit"); }
+    textarea.form.requestSubmit ? textarea.form.requestSubmit() : textarea.form.dispatchEvent(
+      new Event("submit", { cancelable: true, bubbles: true }));
   });
 
   /* -- page set-up -------------------------------------------------------------------------- */
@@ -300,14 +447,25 @@
       scrollToBottom();
       if (resized) { resized.disconnect(); resized.observe(el); }
     }
+    restoreDraft();
     var textarea = $("#composer textarea");
     if (textarea && window.matchMedia("(pointer: fine)").matches) { textarea.focus(); }
   }
   document.addEventListener("DOMContentLoaded", function () {
     offerNotifications(); /* first: the offer takes room from the thread */
     settle();
+    tidyInbox();
   });
   document.addEventListener("htmx:afterSettle", function (event) {
-    if (event.detail.elt && event.detail.elt.id === "thread") { settle(); }
+    var elt = event.detail.elt;
+    if (elt && elt.id === "thread") {
+      settle();
+      readOwed = true; /* a refreshed thread is not marked read by the server: this page decides */
+      markReadSoon();
+    }
+    if (elt && (elt.id === "inbox" || elt.id === "inbox-results" || elt.id === "thread")) {
+      tidyInbox();
+      showUnreadInTitle();
+    }
   });
 })();

@@ -56,7 +56,7 @@ def test_customer_finds_the_store_and_they_chat_live(server, browsers):
     expect(row).to_contain_text("Maria Santos")
     expect(row).to_contain_text("May Milo pa po ba?")
     expect(row.locator(".badge")).to_have_text(re.compile(r"\b1 unread"))
-    expect(shop).to_have_title("(1) ELako Chat")
+    expect(shop).to_have_title("(1) Inbox · ELako Chat")
     expect(ticks(sent)).to_have_class(re.compile(r"\bdelivered\b"))
     expect(ticks(sent)).to_have_text("✓✓Delivered")
 
@@ -64,7 +64,7 @@ def test_customer_finds_the_store_and_they_chat_live(server, browsers):
     row.get_by_role("link").click()
     expect(shop).to_have_url(re.compile(r"/c/[0-9a-f]{24}$"))
     expect(shop.locator(".msg.in")).to_have_text(re.compile("May Milo pa po ba?"))
-    expect(shop).to_have_title("ELako Chat")
+    expect(shop).to_have_title("Maria Santos · ELako Chat")
     expect(shop.locator("#unread-badge")).to_be_hidden()
     expect(ticks(sent)).to_have_class(re.compile(r"\bread\b"))
     expect(ticks(sent)).to_have_text("✓✓Read")
@@ -78,7 +78,7 @@ def test_customer_finds_the_store_and_they_chat_live(server, browsers):
     expect(received).to_have_attribute("data-message-id", MESSAGE_ID)
     answer = shop.locator(".msg.out", has_text="Opo, meron pa! Ilan po?")
     expect(ticks(answer)).to_have_class(re.compile(r"\bread\b"))
-    expect(buyer).to_have_title("ELako Chat")
+    expect(buyer).to_have_title(f"{store_name} · ELako Chat")
 
     # And back again; each message is in each thread exactly once.
     composer(buyer).fill("Dalawang sachet po.")
@@ -155,7 +155,7 @@ def test_store_inbox_counts_and_reorders_live(server, browsers):
     connected(shop)
     names = shop.locator("#inbox-list .name")
     expect(names).to_have_text(["Ben Cruz", "Ana Reyes"])  # newest activity first
-    expect(shop).to_have_title("(2) ELako Chat")
+    expect(shop).to_have_title("(2) Inbox · ELako Chat")
     expect(shop.locator("#unread-badge")).to_have_text(re.compile(r"\b2 unread"))
 
     ana.send(with_ana, "Dalawang order po")
@@ -163,7 +163,7 @@ def test_store_inbox_counts_and_reorders_live(server, browsers):
     expect(shop.locator(f"#row-{with_ana} .badge")).to_have_text(re.compile(r"\b2 unread"))
     expect(shop.locator(f"#row-{with_ana}")).to_have_class(re.compile(r"\bunread\b"))
     expect(shop.locator(f"#row-{with_ana} .preview")).to_have_text("Dalawang order po")
-    expect(shop).to_have_title("(3) ELako Chat")
+    expect(shop).to_have_title("(3) Inbox · ELako Chat")
 
     # Search by customer name and the unread filter, without a page load.
     shop.evaluate("window.notReloaded = true")
@@ -174,7 +174,7 @@ def test_store_inbox_counts_and_reorders_live(server, browsers):
     # Reading Ben's conversation in another tab of the store: this tab's counts follow.
     other_tab = shop.context.new_page()
     other_tab.goto(f"/c/{with_ben}")
-    expect(shop).to_have_title("(2) ELako Chat")
+    expect(shop).to_have_title("(2) Inbox · ELako Chat")
     expect(shop.locator(f"#row-{with_ben}")).not_to_have_class(re.compile(r"\bunread\b"))
     shop.get_by_text("Unread", exact=True).click()
     expect(names).to_have_text(["Ana Reyes"])
@@ -281,3 +281,121 @@ def test_phone_enter_makes_a_new_line_and_send_button_sends(server, browsers):
     expect(sent).to_have_attribute("data-message-id", MESSAGE_ID)
     assert sent.locator(".body").inner_text() == "Pabili po\nng load"
     expect(box).to_be_focused()  # the keyboard stays up for the next message
+
+
+def test_messages_written_while_one_is_sending_go_out_once_in_order(server, browsers):
+    """On slow data the next message is written before the last one's answer came: each is
+    shown at once as pending and sent on its own, in the order written."""
+    store = server.register("store", "Aling Nena's Sari-Sari")
+    customer = server.register("customer", "Maria Santos")
+    conversation_id = customer.open_conversation(store)
+    buyer = browsers.page(server, customer, f"/c/{conversation_id}")
+    connected(buyer)
+    box = composer(buyer)
+    held = []
+    buyer.route("**/c/*/messages", lambda route: held.append(route), times=1)
+    for text in ("Isang Milo po", "at dalawang pandesal", "salamat!"):
+        box.fill(text)
+        box.press("Enter")
+        expect(box).to_have_value("")
+    expect(buyer.locator(".msg.out.pending")).to_have_count(3)
+    wait_until(buyer, lambda: len(held) == 1)  # the next waits for this one's answer
+    buyer.wait_for_timeout(300)
+    assert len(held) == 1
+    held[0].continue_()
+    sent = buyer.locator(".msg.out:not(.pending)")
+    expect(sent).to_have_count(3)
+    expect(sent.locator(".body")).to_have_text(["Isang Milo po", "at dalawang pandesal", "salamat!"])
+    history = customer.call("GET", f"/api/conversations/{conversation_id}/messages").json()
+    assert [m["body"] for m in history["items"]] == [
+        "Isang Milo po", "at dalawang pandesal", "salamat!"]
+
+
+def test_retry_sends_the_message_that_failed_not_the_draft(server, browsers):
+    store = server.register("store", "Aling Nena's Sari-Sari")
+    customer = server.register("customer", "Maria Santos")
+    conversation_id = customer.open_conversation(store)
+    buyer = browsers.page(server, customer, f"/c/{conversation_id}")
+    connected(buyer)
+    browsers.allow(r"^Failed to fetch|TypeError: Failed to fetch")
+    buyer.route("**/c/*/messages", lambda route: route.abort("internetdisconnected"), times=1)
+    box = composer(buyer)
+    box.fill("May yelo po kayo?")
+    box.press("Enter")
+    failed = buyer.locator(".msg.out.failed")
+    expect(failed).to_contain_text("Not sent")
+    box.fill("Half-written draft")
+    failed.get_by_role("button", name="Retry").click()
+    expect(buyer.locator(".msg.out:not(.pending):not(.failed) .body")).to_have_text(
+        ["May yelo po kayo?"])
+    expect(box).to_have_value("Half-written draft")
+    history = customer.call("GET", f"/api/conversations/{conversation_id}/messages").json()
+    assert [m["body"] for m in history["items"]] == ["May yelo po kayo?"]
+
+
+def test_ticks_never_go_back_when_the_send_answer_comes_last(server, browsers):
+    """The stream can bring the message, and then its receipt, before the POST's own answer."""
+    store = server.register("store", "Aling Nena's Sari-Sari")
+    customer = server.register("customer", "Maria Santos")
+    conversation_id = customer.open_conversation(store)
+    shop = browsers.page(server, store, f"/c/{conversation_id}")
+    buyer = browsers.page(server, customer, f"/c/{conversation_id}")
+    connected(shop)
+    connected(buyer)
+    answers = []
+    buyer.route("**/c/*/messages", lambda route: answers.append(route.fetch()) or
+                answers.append(route))
+    composer(buyer).fill("Nandyan pa po kayo?")
+    composer(buyer).press("Enter")
+    sent = buyer.locator(".msg.out", has_text="Nandyan pa po kayo?")
+    expect(ticks(sent)).to_have_text("✓✓Read")  # read on the store's open page, via the stream
+    wait_until(buyer, lambda: len(answers) == 2)
+    response, route = answers
+    route.fulfill(response=response)  # the POST's answer, with the message as it was when stored
+    buyer.wait_for_timeout(300)
+    expect(ticks(sent)).to_have_text("✓✓Read")
+    expect(buyer.locator(".msg.out")).to_have_count(1)
+
+
+def test_older_messages_load_as_the_reader_scrolls_up_keeping_their_place(server, browsers):
+    store = server.register("store", "Bayanihan Hardware")
+    customer = server.register("customer", "Juan Dela Cruz")
+    conversation_id = customer.open_conversation(store)
+    for n in range(1, 46):
+        store.send(conversation_id, f"Item {n}: isang kahon ng pako")
+    buyer = browsers.page(server, customer, f"/c/{conversation_id}")
+    connected(buyer)
+    messages = buyer.locator(".messages > li.msg")
+    expect(messages).to_have_count(30)
+    url = buyer.url
+    oldest_shown = messages.first
+    expect(oldest_shown).to_contain_text("Item 16:")
+    buyer.get_by_role("log").evaluate("el => { el.scrollTop = 0; }")
+    expect(messages).to_have_count(45)
+    expect(messages.first).to_contain_text("Item 1:")
+    assert buyer.url == url  # loaded into the page, not a page of its own
+    expect(buyer.locator(".messages > li.msg", has_text="Item 16:")).to_be_in_viewport()
+    expect(buyer.get_by_text("This is the start of your conversation")).to_have_count(1)
+
+
+def test_a_draft_survives_the_composer_being_redrawn_and_a_reload(server, browsers):
+    """Blocking and unblocking redraw the composer on the other side's page, and a phone may
+    reload a page any time: what was being written there stays."""
+    store = server.register("store", "Aling Nena's Sari-Sari")
+    customer = server.register("customer", "Maria Santos")
+    conversation_id = customer.open_conversation(store)
+    customer.send(conversation_id, "Hello po")
+    buyer = browsers.page(server, customer, f"/c/{conversation_id}")
+    connected(buyer)
+    composer(buyer).fill("Isang kilong bigas at")
+    for method in ("POST", "DELETE"):
+        store.call(method, f"/api/conversations/{conversation_id}/block")
+        if method == "POST":
+            expect(buyer.get_by_text("You can’t send messages in this conversation.")).to_be_visible()
+    expect(composer(buyer)).to_have_value("Isang kilong bigas at")
+    buyer.reload()
+    expect(composer(buyer)).to_have_value("Isang kilong bigas at")
+    composer(buyer).press("Enter")
+    expect(buyer.locator(".msg.out", has_text="Isang kilong bigas at")).to_have_count(1)
+    buyer.reload()  # sent: nothing to keep
+    expect(composer(buyer)).to_have_value("")

@@ -109,7 +109,7 @@ def test_screenshots_of_inbox_and_thread_for_both_roles(shop_street, browsers, f
     rows = pages["store"].locator("#inbox-list > li")
     expect(rows.first).to_contain_text("Juan Dela Cruz")
     expect(rows.first).to_have_class(re.compile(r"\bunread\b"))
-    expect(pages["store"]).to_have_title("(2) ELako Chat")
+    expect(pages["store"]).to_have_title("(2) Inbox · ELako Chat")
 
     if form_factor == "phone":  # the one-pane layout: the inbox, then the thread with a way back
         store = pages["store"]

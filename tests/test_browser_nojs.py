@@ -26,7 +26,7 @@ def test_sign_in_read_history_send_and_check_for_new_messages_without_javascript
     row = page.locator("#inbox-list > li")
     expect(row).to_have_count(1)
     expect(row.locator(".badge")).to_have_text(re.compile(r"\b35 unread"))
-    expect(page).to_have_title("(35) ELako Chat")
+    expect(page).to_have_title("(35) Inbox · ELako Chat")
 
     # Opening the conversation shows the newest page and reads it.
     row.get_by_role("link").click()
@@ -36,7 +36,7 @@ def test_sign_in_read_history_send_and_check_for_new_messages_without_javascript
     expect(messages.last).to_contain_text("Order 35:")
     expect(messages.last).to_be_in_viewport()  # it opens at the newest message
     expect(messages.first).not_to_be_in_viewport()
-    expect(page).to_have_title("ELako Chat")
+    expect(page).to_have_title("Maria Santos · ELako Chat")
     stored = customer.call("GET", f"/api/conversations/{conversation_id}/messages?limit=100").json()
     assert all(m["read_at"] for m in stored["items"])
 

@@ -52,7 +52,9 @@ FAKE_NOTIFICATION = """(() => {
                                                  configurable: true});
 })();"""
 
-SHOWN_JS = """() => window.__notifications.shown.map(
+# (An untitled one is the page checking, before it offers anything, that this browser can build
+# notifications at all: Android's Chrome cannot. It is closed at once and never shown.)
+SHOWN_JS = """() => window.__notifications.shown.filter(n => n.title !== "").map(
   n => ({title: n.title, body: n.body, tag: n.tag, closed: n.closed}))"""
 REQUESTS_JS = "() => window.__notifications.requests"
 
@@ -113,7 +115,7 @@ def chat(server, store_name="Tindahan ni Aling Rosa"):
     return customer, store, store_name, customer.open_conversation(store)
 
 
-def test_no_permission_prompt_on_load_and_not_now_lasts_for_the_tab(server, browsers):
+def test_no_permission_prompt_on_load_and_not_now_lasts_a_week(server, browsers):
     customer, store, _, conversation_id = chat(server)
     page = notifying_page(browsers, server, customer, "/inbox")
     connected(page)  # the page is fully up, its stream open: nothing asked for on the way
@@ -143,12 +145,39 @@ def test_no_permission_prompt_on_load_and_not_now_lasts_for_the_tab(server, brow
     expect(offer(page)).to_be_hidden()
     assert requests_made(page) == []
 
-    # "Not now" is for this tab (sessionStorage): a new tab offers again, without asking.
+    # Nor does another tab; a week later the offer comes back, still without asking.
     other_tab = page.context.new_page()
     other_tab.goto("/inbox")
     connected(other_tab)
+    expect(offer(other_tab)).to_be_hidden()
+    other_tab.evaluate("""() => localStorage.setItem("elako-notify-later",
+                                                     String(Date.now() - 8 * 24 * 3600 * 1000))""")
+    other_tab.reload()
+    connected(other_tab)
     expect(offer(other_tab)).to_be_visible()
     assert requests_made(other_tab) == []
+
+
+def test_no_offer_where_notifications_cannot_be_shown(server, browsers):
+    """Android's Chrome has `Notification`, but building one throws (only service workers may
+    show them there): an offer would promise what never comes."""
+    customer, store, _, conversation_id = chat(server)
+    context = browsers.new(server)
+    sign_in(context, customer, server)
+    context.add_init_script("""(() => {
+      class AndroidNotification {
+        constructor() { throw new TypeError("Illegal constructor. Use ServiceWorkerRegistration.showNotification() instead."); }
+        static get permission() { return "default"; }
+        static requestPermission() { return Promise.resolve("default"); }
+      }
+      Object.defineProperty(window, "Notification", {value: AndroidNotification, configurable: true});
+    })();""")
+    page = context.new_page()
+    page.goto(f"/c/{conversation_id}")
+    connected(page)
+    expect(offer(page)).to_be_hidden()
+    store.send(conversation_id, "Andito na po ang order")  # notify() runs and shows nothing
+    expect(page.locator(".msg.in")).to_have_count(1)
 
 
 def test_turning_on_asks_once_from_the_click_and_hides_the_offer(server, browsers):
@@ -191,7 +220,7 @@ def test_notifies_only_while_hidden_and_only_for_the_other_party(server, browser
     hide(page)
     store.send(conversation_id, "Pakikuha na lang po sa tindahan")
     expect(page.locator(".msg.in", has_text="Pakikuha na lang po sa tindahan")).to_have_count(1)
-    page.wait_for_function("() => window.__notifications.shown.length >= 1")
+    page.wait_for_function("() => window.__notifications.shown.some(n => n.title)")
     assert shown(page) == [{"title": store_name, "body": "Pakikuha na lang po sa tindahan",
                             "tag": f"/c/{conversation_id}", "closed": False}]
 
@@ -210,7 +239,7 @@ def test_notifies_only_while_hidden_and_only_for_the_other_party(server, browser
     # The other party again, still hidden: a second notification (notifying was not broken).
     store.send(conversation_id, "Ingat po!")
     expect(page.locator(".msg.in", has_text="Ingat po!")).to_have_count(1)
-    page.wait_for_function("() => window.__notifications.shown.length >= 2")
+    page.wait_for_function("() => window.__notifications.shown.filter(n => n.title).length >= 2")
     assert [n["body"] for n in shown(page)] == ["Pakikuha na lang po sa tindahan", "Ingat po!"]
 
     # Visible again: nothing more.
@@ -243,13 +272,13 @@ def test_clicking_a_notification_opens_its_conversation(server, browsers, where)
     hide(page)
 
     store.send(conversation_id, "May bagong stock na po ng Milo")
-    page.wait_for_function("() => window.__notifications.shown.length >= 1")
+    page.wait_for_function("() => window.__notifications.shown.some(n => n.title)")
     notes = shown(page)
     assert [(n["title"], n["body"]) for n in notes] == [(store_name, "May bagong stock na po ng Milo")]
     assert page.url.endswith(start)
 
     closed = page.evaluate("""() => {
-      const note = window.__notifications.shown[0];
+      const note = window.__notifications.shown.find(n => n.title);
       note.onclick(new Event("click"));
       return note.closed;
     }""")

@@ -107,7 +107,7 @@ def test_resync_refreshes_thread_inbox_and_title_without_reload(hosts, browsers,
     expect(shop.locator(f"#row-{with_ana}")).not_to_have_class(re.compile(r"\bunread\b"))
     expect(shop.locator(f"#row-{with_ana} a")).to_have_attribute("aria-current", "page")
     expect(shop.locator(f"#row-{with_ben}")).to_have_class(re.compile(r"\bunread\b"))
-    expect(shop).to_have_title("(1) ELako Chat")
+    expect(shop).to_have_title("(1) Ana Reyes · ELako Chat")
     assert shop.evaluate("window.notReloaded") is True
 
 
@@ -149,3 +149,17 @@ def test_offline_then_online_again(server, browsers):
     expect(page.locator("#connection")).to_have_text("Offline")
     page.context.set_offline(False)
     connected(page)
+
+
+def test_signing_out_in_one_tab_takes_the_other_tabs_to_sign_in(server, browsers):
+    store = server.register("store", "Aling Nena's Sari-Sari")
+    customer = server.register("customer", "Maria Santos")
+    conversation_id = customer.open_conversation(store)
+    reading = browsers.page(server, customer, f"/c/{conversation_id}")
+    connected(reading)
+    settings = reading.context.new_page()
+    settings.goto("/settings")
+    settings.get_by_role("button", name="Sign out").last.click()
+    expect(settings).to_have_url(re.compile(r"/signin$"))
+    expect(reading).to_have_url(re.compile(r"/signin$"))  # told by its stream, at once
+    expect(reading.get_by_role("heading", name="Sign in")).to_be_visible()

@@ -133,4 +133,4 @@ def test_browser_stream_renders_fragments_for_each_viewer(server, pair, sse):
     # The inbox row moves to the top with the preview and the unread badge.
     assert f'id="row-{conversation_id}"' in on_store.data
     assert 'afterbegin:#inbox-list' in on_store.data
-    assert "Maria Santos" in on_store.data and "(1) ELako Chat" in on_store.data
+    assert "Maria Santos" in on_store.data and 'id="unread-badge" class="badge total" data-count="1"' in on_store.data

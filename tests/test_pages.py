@@ -115,7 +115,7 @@ def test_opening_a_thread_marks_it_read(chat):
     customer.send(conversation_id, "one")
     customer.send(conversation_id, "two")
     inbox = html(store.page.get("/inbox"))
-    assert "(2) ELako Chat" in inbox and 'class="badge"' in inbox
+    assert "<title>(2) Inbox · ELako Chat</title>" in inbox and 'class="badge"' in inbox
     store.page.get(f"/c/{conversation_id}")
     assert store.api.get(f"/api/users/{store.id}/unread-count").json == {"count": 0}
     assert "(2)" not in html(store.page.get("/inbox")).split("</title>")[0]

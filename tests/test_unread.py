@@ -18,7 +18,7 @@ def test_messages_wait_for_an_offline_user_with_right_counts(server):
     inbox = store.call("GET", f"/api/users/{store.id}/conversations").json()["items"]
     assert [(c["id"], c["unread"]) for c in inbox] == [(conversations[1], 1), (conversations[0], 2)]
     page = store.browser().get(server.url + "/inbox").text
-    assert "<title>(3) ELako Chat</title>" in page
+    assert "<title>(3) Inbox · ELako Chat</title>" in page
 
 
 def test_two_tabs_of_the_same_user_agree_on_counts(server, sse):
@@ -39,7 +39,7 @@ def test_two_tabs_of_the_same_user_agree_on_counts(server, sse):
         assert read.json["unread_total"] == 0 and read.json["conversation"]["unread"] == 0
 
 
-def test_browser_fragments_update_badge_and_title(server, sse):
+def test_browser_fragments_update_the_badge_the_title_follows(server, sse):
     customer = server.register("customer", "Maria")
     store = server.register("store", "Sari-Sari")
     conversation_id = customer.open_conversation(store)
@@ -49,9 +49,9 @@ def test_browser_fragments_update_badge_and_title(server, sse):
     customer.send(conversation_id, "one")
     customer.send(conversation_id, "two")
     second = tab.wait_for("message", count=2).data
-    assert "<title>(2) ELako Chat</title>" in second
+    assert 'id="unread-badge" class="badge total" data-count="2"' in second  # the title follows it
     assert '<span class="visually-hidden">, </span>2<span class="visually-hidden"> unread</span>' \
         in second
     store.call("PATCH", f"/api/conversations/{conversation_id}/read")
     read = tab.wait_for("read").data
-    assert "<title>ELako Chat</title>" in read
+    assert 'id="unread-badge" class="badge total" data-count="0"' in read

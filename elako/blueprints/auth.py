@@ -67,7 +67,8 @@ def sign_out():
 
 @bp.get("/session-ended")
 def session_ended():
-    """Where an htmx page goes when its event stream says the session was signed out."""
-    response = redirect(url_for("auth.sign_in"), code=303)
-    response.headers["HX-Redirect"] = url_for("auth.sign_in")
-    return response
+    """Where an htmx page goes when its event stream says the session was signed out. htmx's own
+    request must get the HX-Redirect itself: a 303 would be followed out of its sight."""
+    if request.headers.get("HX-Request"):
+        return "", 204, {"HX-Redirect": url_for("auth.sign_in")}
+    return redirect(url_for("auth.sign_in"), code=303)

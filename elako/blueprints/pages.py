@@ -10,7 +10,7 @@ from flask import (
     Blueprint, current_app, g, make_response, redirect, render_template, request, url_for,
 )
 
-from ..errors import NotFound, ServiceError
+from ..errors import NotFound, RateLimited, ServiceError
 from ..identity import load_from_cookie, login_required
 from ..realtime import get_bus
 from ..services import accounts, conversations, inputs, messages, presence, typing
@@ -24,7 +24,10 @@ INBOX_FILTERS = ("all", "unread", "archived")
 
 
 def is_htmx():
-    return bool(request.headers.get("HX-Request")) and not request.headers.get("HX-Boosted")
+    """Whether to answer with a fragment: an htmx request, except a whole page that htmx fetches
+    to restore the browser history (Back after a search)."""
+    return (bool(request.headers.get("HX-Request")) and not request.headers.get("HX-Boosted")
+            and not request.headers.get("HX-History-Restore-Request"))
 
 
 def page_or_fragment(page, fragment, status=200, **context):
@@ -111,9 +114,10 @@ def conversation(conversation_id):
     if is_htmx() and before:  # "older messages" scrolled into view
         return page_or_fragment("conversation.html", "_history_page.html",
                                 **_thread_context(found, before))
-    if not before and request.headers.get("Sec-Purpose", request.headers.get("Purpose")) != "prefetch":
-        # Opening a conversation reads what it shows. (Live arrivals are marked read by the page
-        # only while it is visible; see static/elako.js.)
+    prefetch = request.headers.get("Sec-Purpose", request.headers.get("Purpose")) == "prefetch"
+    if not before and not prefetch and not request.args.get("refresh"):
+        # Opening a conversation reads what it shows. (A page refreshing its thread after a gap,
+        # and live arrivals, are marked read by the page only while it is visible: elako.js.)
         messages.mark_read(g.user, found.id)
         found.reload()
         chrome["unread_total"] = messages.unread_total(g.user.id)
@@ -155,7 +159,10 @@ def mark_read(conversation_id):
 @bp.post("/c/<conversation_id>/typing")
 @login_required
 def typing_signal(conversation_id):
-    typing.signal(g.user, conversation_id, request.form.get("state"))
+    try:
+        typing.signal(g.user, conversation_id, request.form.get("state"))
+    except RateLimited:
+        pass  # a typing indicator is a courtesy: not worth an error in the composer
     return "", 204
 
 
