@@ -149,7 +149,10 @@ def test_older_history_pages_by_link_and_by_htmx(chat):
     fragment = html(store.page.get(older, headers={"HX-Request": "true"}))
     assert "<html" not in fragment
     assert re.findall(r"message (\d)", fragment) == ["1", "2", "3"]
-    assert 'hx-trigger="revealed"' in fragment  # and there is a still older page
+    # And there is a still older page, loaded when it scrolls into the log's view (or is tapped).
+    assert f'hx-trigger="intersect once root:#log-{conversation_id}, click"' in fragment
+    # A page of older messages leads back to the newest, without JavaScript too.
+    assert f'<p class="newer"><a href="/c/{conversation_id}">Newer messages' in no_js
 
 
 def test_inbox_filters_and_search(people):
