@@ -5,7 +5,6 @@ participants. Messages are numbered per conversation (`seq`), which orders histo
 cursor and lets receipts say "read up to N".
 """
 
-from contextlib import contextmanager
 from datetime import timedelta
 
 from bson import ObjectId
@@ -92,34 +91,27 @@ STEPS = ("record", "announce")
 
 
 def _finish(message):
-    """Run the steps `message` still owes. Each is claimed atomically before it runs, so however
-    many retries race, it runs once; an announcement that fails (Redis down) is owed again, and
-    the sender's retry with the same client_id delivers it."""
+    """Run the steps `message` still owes. This request claims them all in one write, so however
+    many retries race, each step runs once; a step that fails (Redis or MongoDB gone for a
+    moment) is owed again with those after it, and the sender's retry with the same client_id
+    finishes them. (On a replica set pymongo retries a failed write once by itself, so one that
+    still fails was, as far as anyone can tell, not applied.)"""
     if not message.pending:
         return message
+    claimed = Message.objects(id=message.id, pending__ne=[]).modify(set__pending=[])
+    owed = [step for step in STEPS if claimed and step in claimed.pending]
     conversation = None
-    with _step(message, "record") as claimed:
-        if claimed:
-            conversation = _record_in_conversation(
-                Conversation.objects.get(id=message.conversation_id), message)
-    with _step(message, "announce") as claimed:
-        if claimed:
-            _announce(message, conversation or Conversation.objects.get(id=message.conversation_id))
+    for done, step in enumerate(owed):
+        try:
+            if step == "record":
+                conversation = _record_in_conversation(
+                    Conversation.objects.get(id=message.conversation_id), message)
+            else:
+                _announce(message, conversation or Conversation.objects.get(id=message.conversation_id))
+        except Exception:
+            Message.objects(id=message.id).update_one(push_all__pending=owed[done:])
+            raise
     return message
-
-
-@contextmanager
-def _step(message, step):
-    """Claim `step` of sending `message` (yields whether this request got it); if the step fails,
-    it is owed again. (On a replica set pymongo retries a failed write once by itself, so one
-    that still fails was, as far as anyone can tell, not applied.)"""
-    claimed = Message.objects(id=message.id, pending=step).update_one(pull__pending=step)
-    try:
-        yield claimed
-    except Exception:
-        if claimed:
-            Message.objects(id=message.id).update_one(push__pending=step)
-        raise
 
 
 def _announce(message, conversation):
