@@ -82,7 +82,7 @@ def send_message(user, conversation_id, data):
         message.save(force_insert=True)
     except NotUniqueError:  # a concurrent retry with the same client_id stored it first
         return _finish(_existing(user, conversation, client_id)), False
-    return _finish(message), True
+    return _finish(message, conversation), True
 
 
 # What a stored message still owes, in order: counting it in its conversation (unread count,
@@ -90,8 +90,8 @@ def send_message(user, conversation_id, data):
 STEPS = ("record", "announce")
 
 
-def _finish(message):
-    """Run the steps `message` still owes. This request claims them all in one write, so however
+def _finish(message, conversation=None):
+    """Run the steps `message` (of `conversation`, if at hand) still owes. This request claims them all in one write, so however
     many retries race, each step runs once; a step that fails (Redis or MongoDB gone for a
     moment) is owed again with those after it, and the sender's retry with the same client_id
     finishes them. (On a replica set pymongo retries a failed write once by itself, so one that
@@ -100,14 +100,14 @@ def _finish(message):
         return message
     claimed = Message.objects(id=message.id, pending__ne=[]).modify(set__pending=[])
     owed = [step for step in STEPS if claimed and step in claimed.pending]
-    conversation = None
+    recorded = None  # the conversation as the record step left it
     for done, step in enumerate(owed):
         try:
             if step == "record":
-                conversation = _record_in_conversation(
-                    Conversation.objects.get(id=message.conversation_id), message)
+                recorded = _record_in_conversation(
+                    conversation or Conversation.objects.get(id=message.conversation_id), message)
             else:
-                _announce(message, conversation or Conversation.objects.get(id=message.conversation_id))
+                _announce(message, recorded or Conversation.objects.get(id=message.conversation_id))
         except Exception:
             Message.objects(id=message.id).update_one(push_all__pending=owed[done:])
             raise
