@@ -4,6 +4,7 @@ otherwise mongomock (in process) or the mongomock wire server (for gunicorn's wo
 - `app`, `client`, `api`: the app in this process, with a test client per surface.
 - `people`: registered accounts with a bearer-token API client and a signed-in page client each.
 - `live_server`: factory for real gunicorn + gevent servers (see tests/support/servers.py).
+- `server`, `pair`: one shared gunicorn server, and a customer and a store talking on it.
 - `sse`: factory for threaded SSE clients that record every event.
 """
 
@@ -281,6 +282,15 @@ def server(redis_url, shared_mongo_uri, tmp_path_factory):
                         mongo_uri=shared_mongo_uri, workers=1)
     yield shared.start()
     shared.stop()
+
+
+@pytest.fixture
+def pair(server):
+    """A customer and a store on the shared server, with their conversation open:
+    (customer, store, conversation id)."""
+    customer = server.register("customer", "Maria Santos")
+    store = server.register("store", "Aling Nena's Store")
+    return customer, store, customer.open_conversation(store)
 
 
 @pytest.fixture

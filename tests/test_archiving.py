@@ -6,6 +6,7 @@ streams."""
 
 import pytest
 
+from tests.support.credentials import cookie_header
 from tests.support.html import parse
 
 pytestmark = pytest.mark.e2e
@@ -28,9 +29,6 @@ def sides(pair, archiver_role):
     customer, store, _ = pair
     return (customer, store) if archiver_role == "customer" else (store, customer)
 
-
-def cookie(session):
-    return {"Cookie": "; ".join(f"{c.name}={c.value}" for c in session.cookies)}
 
 
 def page_token(server, session, cid):
@@ -188,7 +186,7 @@ def test_a_new_message_brings_it_back(server, pair, sse, archiver_role, sender):
     cid = pair[2]
     archive(archiver, cid)
     archiver_json = sse(archiver.events_url(), headers=archiver.headers)
-    archiver_tab = sse(server.url + "/events", headers=cookie(archiver.browser()))
+    archiver_tab = sse(server.url + "/events", headers=cookie_header(archiver.browser()))
     for stream in (archiver_json, archiver_tab):
         stream.wait_for_comments(1)
 
@@ -222,9 +220,9 @@ def test_a_new_message_brings_it_back_for_both_when_both_archived(server, pair):
 def test_the_archivers_other_tabs_follow_live_and_the_other_side_hears_nothing(server, pair, sse):
     customer, store, cid = pair
     customer_json = sse(customer.events_url(), headers=customer.headers)
-    customer_tab = sse(server.url + "/events", headers=cookie(customer.browser()))
+    customer_tab = sse(server.url + "/events", headers=cookie_header(customer.browser()))
     store_json = sse(store.events_url(), headers=store.headers)
-    store_tab = sse(server.url + "/events", headers=cookie(store.browser()))
+    store_tab = sse(server.url + "/events", headers=cookie_header(store.browser()))
     for stream in (customer_json, customer_tab, store_json, store_tab):
         stream.wait_for_comments(1)
 

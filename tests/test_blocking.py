@@ -4,6 +4,7 @@ everything. The main flow runs over real HTTP against gunicorn with both sides' 
 
 import pytest
 
+from tests.support.credentials import cookie_header
 from tests.support.html import parse
 
 BLOCKED_MESSAGE = "You can't send messages in this conversation."
@@ -22,9 +23,6 @@ def pair(server):
     store = server.register("store", "Aling Nena's Store")
     return customer, store
 
-
-def cookie(session):
-    return {"Cookie": "; ".join(f"{c.name}={c.value}" for c in session.cookies)}
 
 
 def page_token(server, session, cid):
@@ -103,7 +101,7 @@ def test_pages_and_live_fragments_while_blocked(server, pair, sse):
     cid = customer.open_conversation(store)
     customer.send(cid, "Pabili po")
     customer_browser, store_browser = customer.browser(), store.browser()
-    customer_tab = sse(server.url + "/events", headers=cookie(customer_browser))
+    customer_tab = sse(server.url + "/events", headers=cookie_header(customer_browser))
     customer_tab.wait_for_comments(1)
 
     store_token = page_token(server, store_browser, cid)

@@ -17,6 +17,7 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from elako import crypto
 from elako.realtime.bus import HistoryGap
+from tests.support.credentials import cookie_header
 from tests.support.html import parse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -376,9 +377,6 @@ def test_switching_on_keeps_old_plain_messages_readable(app, redis, chat):
 
 # -- through gunicorn ------------------------------------------------------------------------------
 
-def cookie(session):
-    return {"Cookie": "; ".join(f"{c.name}={c.value}" for c in session.cookies)}
-
 
 def remote_history(person, cid):
     response = person.call("GET", f"/api/conversations/{cid}/messages")
@@ -400,7 +398,7 @@ def test_a_real_server_stores_ciphertext_and_delivers_text(live_server, sse, ser
     store_json = sse(store.events_url(), headers=store.headers)
     customer_json = sse(customer.events_url(), headers=customer.headers)
     store_browser = store.browser()
-    store_tab = sse(live.url + "/events", headers=cookie(store_browser))
+    store_tab = sse(live.url + "/events", headers=cookie_header(store_browser))
     for stream in (store_json, customer_json, store_tab):
         stream.wait_for_comments(1)
 

@@ -5,20 +5,11 @@ import re
 import pytest
 import requests
 
+from tests.support.credentials import cookie_header
+
 pytestmark = pytest.mark.e2e
 
 EVENT_ID = re.compile(r"\A\d+-\d+\Z")
-
-
-def cookie_header(session):
-    return {"Cookie": "; ".join(f"{c.name}={c.value}" for c in session.cookies)}
-
-
-@pytest.fixture
-def pair(server):
-    customer = server.register("customer", "Maria Santos")
-    store = server.register("store", "Aling Nena's Store")
-    return customer, store, customer.open_conversation(store)
 
 
 def test_message_reaches_the_store_and_the_senders_other_devices(server, pair, sse):

@@ -5,13 +5,6 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-def pair(server):
-    customer = server.register("customer", "Maria Santos")
-    store = server.register("store", "Aling Nena's Store")
-    return customer, store, customer.open_conversation(store)
-
-
 def history(user, conversation_id):
     return user.call("GET", f"/api/conversations/{conversation_id}/messages").json()["items"]
 

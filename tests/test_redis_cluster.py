@@ -8,6 +8,8 @@ pipelined scripts, cross-slot MGET) would fail here. Each user's keys share the 
 import pytest
 import requests
 
+from tests.support.credentials import cookie_header
+
 pytestmark = pytest.mark.e2e
 
 
@@ -16,9 +18,6 @@ def server(live_server, redis_cluster):
     return live_server(workers=2, redis=redis_cluster.url, REDIS_CLUSTER="1",
                        RATE_LIMIT_SEND="4 per minute")
 
-
-def cookie_header(session):
-    return {"Cookie": "; ".join(f"{c.name}={c.value}" for c in session.cookies)}
 
 
 def test_messages_receipts_replay_typing_and_presence_across_nodes(server, redis_cluster, sse):

@@ -4,7 +4,6 @@ retry with the same client_id: counted once, announced once, never stored twice.
 import json
 
 import pymongo.errors
-import pytest
 import redis as redis_py
 
 from elako import realtime

@@ -5,13 +5,6 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-def pair(server):
-    customer = server.register("customer", "Maria Santos")
-    store = server.register("store", "Aling Nena's Store")
-    return customer, store, customer.open_conversation(store)
-
-
 def typing(user, conversation_id, state):
     return user.call("POST", f"/api/conversations/{conversation_id}/typing", json={"state": state})
 

@@ -10,6 +10,7 @@ import pytest
 import redis as redis_py
 
 from elako.models import Message, utcnow
+from tests.support.credentials import cookie_header
 from tests.support.html import parse
 
 SECRET_TEXT = "Ang PIN ko ay 4321, pakibura"
@@ -149,9 +150,6 @@ def test_pages_show_message_deleted_in_place(chat):
 
 # -- live, through gunicorn ------------------------------------------------------------------------
 
-def cookie(session):
-    return {"Cookie": "; ".join(f"{c.name}={c.value}" for c in session.cookies)}
-
 
 @pytest.mark.e2e
 def test_both_sides_see_message_deleted_live_and_the_text_is_gone(server, sse, server_db,
@@ -162,8 +160,8 @@ def test_both_sides_see_message_deleted_live_and_the_text_is_gone(server, sse, s
     customer_browser, store_browser = customer.browser(), store.browser()
     streams = {"customer json": sse(customer.events_url(), headers=customer.headers),
                "store json": sse(store.events_url(), headers=store.headers),
-               "customer page": sse(server.url + "/events", headers=cookie(customer_browser)),
-               "store page": sse(server.url + "/events", headers=cookie(store_browser))}
+               "customer page": sse(server.url + "/events", headers=cookie_header(customer_browser)),
+               "store page": sse(server.url + "/events", headers=cookie_header(store_browser))}
     for stream in streams.values():
         stream.wait_for_comments(1)
     customer.send(cid, "before")

@@ -8,6 +8,7 @@ from markupsafe import Markup
 
 from elako.formatting import linkify
 from tests.support.html import parse
+from tests.support.credentials import cookie_header
 from tests.support.xss import (
     CORPUS, HOSTILE_CUSTOMER_NAME, HOSTILE_STORE_NAME, LINK_REL, inert_problems, message_problems,
 )
@@ -118,9 +119,6 @@ def test_the_checks_catch_a_live_payload():
 
 
 # -- through gunicorn, including the event streams ----------------------------------------------
-
-def cookie_header(session):
-    return {"Cookie": "; ".join(f"{c.name}={c.value}" for c in session.cookies)}
 
 
 @pytest.mark.e2e
