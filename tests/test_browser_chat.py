@@ -236,14 +236,21 @@ def test_enter_sends_shift_enter_breaks_the_line_and_sending_is_optimistic(serve
     assert bodies.count("Pakidagdag po ng kape") == 1, bodies
 
 
-def test_new_messages_button_when_scrolled_up(server, browsers):
+def long_thread(server, browsers, items):
+    """A store that sent `items` messages, and the customer's page of that conversation, open:
+    (store, conversation id, page)."""
     store = server.register("store", "Bayanihan Hardware")
     customer = server.register("customer", "Juan Dela Cruz")
     conversation_id = customer.open_conversation(store)
-    for n in range(1, 26):
+    for n in range(1, items + 1):
         store.send(conversation_id, f"Item {n}: isang kahon ng pako")
     buyer = browsers.page(server, customer, f"/c/{conversation_id}")
     connected(buyer)
+    return store, conversation_id, buyer
+
+
+def test_new_messages_button_when_scrolled_up(server, browsers):
+    store, conversation_id, buyer = long_thread(server, browsers, 25)
     log = buyer.get_by_role("log")
     at_bottom = "el => el.scrollHeight - el.scrollTop - el.clientHeight < 48"
     jump = buyer.get_by_role("button", name="New messages")
@@ -343,8 +350,11 @@ def test_ticks_never_go_back_when_the_send_answer_comes_last(server, browsers):
     connected(shop)
     connected(buyer)
     answers = []
-    buyer.route("**/c/*/messages", lambda route: answers.append(route.fetch()) or
-                answers.append(route))
+
+    def hold_the_answer(route):
+        answers.extend([route.fetch(), route])  # sent to the server, not yet to the page
+
+    buyer.route("**/c/*/messages", hold_the_answer)
     composer(buyer).fill("Nandyan pa po kayo?")
     composer(buyer).press("Enter")
     sent = buyer.locator(".msg.out", has_text="Nandyan pa po kayo?")
@@ -358,18 +368,11 @@ def test_ticks_never_go_back_when_the_send_answer_comes_last(server, browsers):
 
 
 def test_older_messages_load_as_the_reader_scrolls_up_keeping_their_place(server, browsers):
-    store = server.register("store", "Bayanihan Hardware")
-    customer = server.register("customer", "Juan Dela Cruz")
-    conversation_id = customer.open_conversation(store)
-    for n in range(1, 46):
-        store.send(conversation_id, f"Item {n}: isang kahon ng pako")
-    buyer = browsers.page(server, customer, f"/c/{conversation_id}")
-    connected(buyer)
+    _, _, buyer = long_thread(server, browsers, 45)
     messages = buyer.locator(".messages > li.msg")
     expect(messages).to_have_count(30)
     url = buyer.url
-    oldest_shown = messages.first
-    expect(oldest_shown).to_contain_text("Item 16:")
+    expect(messages.first).to_contain_text("Item 16:")
     buyer.get_by_role("log").evaluate("el => { el.scrollTop = 0; }")
     expect(messages).to_have_count(45)
     expect(messages.first).to_contain_text("Item 1:")
