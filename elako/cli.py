@@ -2,9 +2,9 @@
 
 import click
 from mongoengine.errors import NotUniqueError
-from werkzeug.security import generate_password_hash
 
 from . import crypto
+from .passwords import hash_password
 from .models import Conversation, Message, User
 
 DEMO_PASSWORD = "elako-demo-2026"
@@ -21,7 +21,7 @@ DEMO_CUSTOMERS = [
 
 def seed_demo_accounts(timezone):
     """Create the demo stores and customers (idempotent); returns one line per account."""
-    password_hash = generate_password_hash(DEMO_PASSWORD)
+    password_hash = hash_password(DEMO_PASSWORD)
     people = [("store", name, email, about) for name, email, about in DEMO_STORES]
     people += [("customer", name, email, "") for name, email in DEMO_CUSTOMERS]
     lines = []

@@ -12,17 +12,14 @@ from zoneinfo import available_timezones
 import jwt
 from flask import current_app
 from mongoengine.errors import NotUniqueError
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from .. import realtime
+from ..passwords import DUMMY_HASH, hash_password, verify_password
 from ..errors import Conflict, InvalidInput, NotFound, Unauthorized
 from ..models import ROLES, AuthSession, Conversation, User, utcnow
 from . import inputs, ratelimit
 
 EMAIL = re.compile(r"\A[^@\s]+@[^@\s]+\.[^@\s]+\Z")
-# Checked against when the email is unknown, so a wrong email costs as long as a wrong password
-# and response times do not reveal which emails have accounts.
-_DUMMY_HASH = generate_password_hash("not a real password")
 TIMEZONES = frozenset(available_timezones())
 
 
@@ -52,7 +49,7 @@ def register(data, *, client_ip):
     if role == "store":
         description = inputs.text(data, "description", label="Description", max_length=280,
                                   required=False, multiline=True)
-    user = User(role=role, name=name, email=email, password_hash=generate_password_hash(password),
+    user = User(role=role, name=name, email=email, password_hash=hash_password(password),
                 description=description, timezone=current_app.config["DEFAULT_TIMEZONE"])
     try:
         user.save(force_insert=True)
@@ -74,7 +71,7 @@ def authenticate(data, *, client_ip):
     if not email or password is None:
         raise InvalidInput("Enter your email and password.")
     user = User.objects(email=email).first()
-    if not check_password_hash(user.password_hash if user else _DUMMY_HASH, password) or not user:
+    if not verify_password(user.password_hash if user else DUMMY_HASH, password) or not user:
         ratelimit.count("sign_in", "email", email)
         raise Unauthorized("Email or password is incorrect.", code="invalid_credentials")
     return user

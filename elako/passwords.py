@@ -1,0 +1,32 @@
+"""Password hashing off the event loop.
+
+werkzeug's scrypt takes about 73 ms per hash or check. On a gevent worker that would freeze every
+open event stream of the worker for as long (a morning rush of sign-ins stops live chat for
+everyone), so under gevent each hash runs in the hub's thread pool: hashlib.scrypt releases the GIL,
+so the loop keeps serving streams meanwhile. Without gevent (tests, CLI) it runs inline.
+"""
+
+from werkzeug.security import check_password_hash, generate_password_hash
+
+
+def _off_loop(function, *args):
+    from gevent import monkey
+
+    if not monkey.is_module_patched("socket"):
+        return function(*args)
+    import gevent
+
+    return gevent.get_hub().threadpool.apply(function, args)
+
+
+def hash_password(password):
+    return _off_loop(generate_password_hash, password)
+
+
+def verify_password(password_hash, password):
+    return _off_loop(check_password_hash, password_hash, password)
+
+
+# Checked against when the email is unknown, so a wrong email costs as long as a wrong password and
+# response times do not reveal which emails have accounts.
+DUMMY_HASH = generate_password_hash("not a real password")
