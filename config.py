@@ -62,7 +62,7 @@ class Config:
     REDIS_CLUSTER = _bool("REDIS_CLUSTER", False)
     # Commands share one pool per process; a blocking pool waits for a free connection instead of
     # failing when thousands of greenlets talk to Redis at once.
-    REDIS_MAX_CONNECTIONS = _int("REDIS_MAX_CONNECTIONS", 64)
+    REDIS_MAX_CONNECTIONS = _int("REDIS_MAX_CONNECTIONS", 128)
     REDIS_KEY_PREFIX = os.environ.get("REDIS_KEY_PREFIX", "elako")
 
     # Messages
@@ -81,8 +81,17 @@ class Config:
     # Comment lines on idle streams: home routers and mobile carriers cut idle connections, and a
     # dead client is only noticed when we write to it.
     SSE_HEARTBEAT_SECONDS = float(os.environ.get("SSE_HEARTBEAT_SECONDS", 15))
-    # The browser's reconnect delay, sent as the SSE `retry:` field.
-    SSE_RETRY_MS = _int("SSE_RETRY_MS", 3000)
+    # The reconnect delay sent as the SSE `retry:` field (and as Retry-After when a worker is too
+    # busy to take a stream): SSE_RETRY_MS plus a random part of up to SSE_RETRY_JITTER_MS, so the
+    # clients of a restarted worker come back spread over seconds instead of all at once.
+    SSE_RETRY_MS = _int("SSE_RETRY_MS", 1000)
+    SSE_RETRY_JITTER_MS = _int("SSE_RETRY_JITTER_MS", 9000)
+    # Admission of new streams, per worker: this many do their opening work (sign-in check,
+    # presence, cursor) at once, this many more wait their turn for at most this long; the rest
+    # get 503 + Retry-After. Keeps open streams' latency while thousands reconnect after a deploy.
+    STREAM_OPEN_CONCURRENCY = _int("STREAM_OPEN_CONCURRENCY", 32)
+    STREAM_OPEN_QUEUE = _int("STREAM_OPEN_QUEUE", 2000)
+    STREAM_OPEN_WAIT_SECONDS = float(os.environ.get("STREAM_OPEN_WAIT_SECONDS", 10))
     MAX_STREAMS_PER_USER = _int("MAX_STREAMS_PER_USER", 12)
     # Each worker pings Redis over its pub/sub connection this often and reconnects after three
     # silent intervals: a connection a NAT or load balancer dropped goes silent, not closed.
@@ -97,6 +106,9 @@ class Config:
     PRESENCE_FANOUT_LIMIT = _int("PRESENCE_FANOUT_LIMIT", 500)
 
     # Auth
+    # Each worker remembers a checked session this long, so most requests read no database to
+    # authenticate. A sign-out reaches every worker's cache at once (Redis pub/sub); 0 turns it off.
+    AUTH_CACHE_SECONDS = float(os.environ.get("AUTH_CACHE_SECONDS", 5))
     JWT_EXPIRES_SECONDS = _int("JWT_EXPIRES_SECONDS", 3600)
     WEB_SESSION_DAYS = _int("WEB_SESSION_DAYS", 30)
     PASSWORD_MIN_LENGTH = _int("PASSWORD_MIN_LENGTH", 8)

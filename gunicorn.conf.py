@@ -53,6 +53,22 @@ def on_starting(server):
         os.environ["REDIS_URL"], data_dir)
 
 
+def post_worker_init(worker):
+    """When this worker is told to stop (a deploy, a restart), end its event streams at once, each
+    with a spread-out reconnect delay, instead of cutting them all at the graceful timeout and
+    having every client come back in the same second."""
+    import gevent
+
+    def watch():
+        while worker.alive:
+            gevent.sleep(0.2)
+        from elako.realtime import shut_down
+
+        shut_down(worker.wsgi)
+
+    gevent.spawn(watch)
+
+
 def on_exit(server):
     for process in _embedded_redis:
         process.terminate()  # redis-server saves its data file on SIGTERM

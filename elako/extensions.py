@@ -11,6 +11,7 @@ from pathlib import Path
 import mongoengine
 import redis
 from redis.cluster import RedisCluster
+from redis.exceptions import NoScriptError
 from flask_compress import Compress
 from flask_wtf.csrf import CSRFProtect
 
@@ -86,3 +87,53 @@ def get_redis(app=None):
     from flask import current_app
 
     return (app or current_app).extensions["redis"]
+
+
+def run_pipeline(client, fill, scripts=()):
+    """Run, in one round trip, the pipeline that `fill(pipe)` builds; its EVALSHAs may name the Lua
+    `scripts` (sources), which are loaded again, and the pipeline retried once, if Redis lost them
+    (a restart or a failover). redis-py's Script objects would ask SCRIPT EXISTS first: a second
+    round trip every time. On a cluster the commands run one by one (their keys live on different
+    nodes)."""
+    if isinstance(client, RedisCluster):
+        direct = _OneByOne(client, scripts)
+        fill(direct)
+        return direct.results
+    for attempt in (1, 2):
+        pipe = client.pipeline(transaction=False)
+        fill(pipe)
+        try:
+            return pipe.execute()
+        except NoScriptError:  # none of the scripts ran: they are all missing together
+            if attempt == 2:
+                raise
+            for source in scripts:
+                client.script_load(source)
+
+
+class _OneByOne:
+    """Stands in for a pipeline on a cluster: runs each command at once and keeps its result."""
+
+    def __init__(self, client, scripts):
+        self._client, self._scripts, self.results = client, scripts, []
+
+    def __getattr__(self, name):
+        command = getattr(self._client, name)
+
+        def run(*args, **kwargs):
+            try:
+                result = command(*args, **kwargs)
+            except NoScriptError:
+                for source in self._scripts:
+                    self._client.script_load(source)
+                result = command(*args, **kwargs)
+            self.results.append(result)
+
+        return run
+
+
+def script_sha(source):
+    """The SHA1 that EVALSHA names `source` by."""
+    import hashlib
+
+    return hashlib.sha1(source.encode()).hexdigest()

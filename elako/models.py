@@ -65,12 +65,21 @@ class LastMessage(EmbeddedDocument):
     """The snapshot an inbox row shows, so listing conversations never reads messages."""
 
     message_id = ObjectIdField(required=True)
-    seq = IntField(required=True)
+    # Left out when the message was numbered in the same write (it is then the conversation's
+    # last_seq); kept where an older message had to take the preview back.
+    seq = IntField()
     sender_id = ObjectIdField(required=True)
     type = StringField(required=True)
     body = EncryptedStringField(default="")
     created_at = DateTimeField(required=True)
     deleted = BooleanField(default=False)  # once unsent, the preview says so instead of the text
+
+
+class RecentSend(EmbeddedDocument):
+    """A client_id recently recorded in a conversation, and the message id it was given."""
+
+    key = StringField(required=True)  # Message.dedupe_key
+    message_id = ObjectIdField(required=True)
 
 
 class Conversation(Document):
@@ -89,6 +98,9 @@ class Conversation(Document):
     store_unread = IntField(required=True, default=0)
     archived_by = ListField(ObjectIdField(), default=list)
     blocked_by = ListField(ObjectIdField(), default=list)
+    # The last few client_ids recorded here (services.messages.RECENT_SENDS), so a retry is told
+    # from a new message in the write that records it.
+    recent_sends = ListField(EmbeddedDocumentField(RecentSend), default=list)
     created_at = DateTimeField(required=True, default=utcnow)
 
     meta = {
@@ -127,11 +139,11 @@ class Message(Document):
     delivered_at = DateTimeField()
     read_at = DateTimeField()
     deleted_at = DateTimeField()
-    # Steps of sending not yet done (services.messages.STEPS); empty once it is fully sent.
-    pending = ListField(StringField(), default=list)
 
     meta = {
         "collection": "messages",
+        # Documents written by earlier versions may carry fields no longer used (`pending`).
+        "strict": False,
         "indexes": [
             {"fields": ["conversation_id", "seq"], "unique": True},  # history pages
             ("receiver_id", "read_at"),  # unread counts, marking read

@@ -13,7 +13,6 @@ kinds) are open; they receive nothing of it, and each participant receives only 
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 
 import pytest
 import requests
@@ -21,7 +20,7 @@ from bson import ObjectId
 
 from elako.blueprints.events import HTML_TEMPLATES
 from tests.support.credentials import (
-    expired_token, forged_token, session_cookie, session_data, unsigned_token,
+    expire_session, expired_token, forged_token, session_cookie, session_data, unsigned_token,
 )
 from tests.support.html import parse
 
@@ -112,8 +111,7 @@ def world(server, server_db):
     # Expired: the participant's own credentials, correctly signed, whose time has passed.
     cookie, csrf = browser_credentials(server, customer)
     sid = session_data(SECRET, cookie.split("elako_session=", 1)[1].split(";")[0])["sid"]
-    server_db(server).auth_sessions.update_one(
-        {"_id": ObjectId(sid)}, {"$set": {"expires_at": datetime.utcnow() - timedelta(hours=1)}})
+    expire_session(server, server_db(server), sid)
     actors["expired"] = Actor("expired", token=expired_token(participant.token, SECRET),
                               cookie=cookie, csrf=csrf)
     return {"server": server, "actors": actors, "cid": cid, "first_message": first["id"]}
@@ -166,6 +164,7 @@ ROUTES = {
                                       form={"name": "{name}", "timezone": "Asia/Manila"}),
     ("events.browser_stream", "GET"): Route("signed_in", "/events", "stream", ok=(200,)),
     ("events.stream", "GET"): Route("signed_in", "/api/events", "stream", ok=(200,)),
+    ("events.poll", "GET"): Route("signed_in", "/api/events/poll?timeout=0", "api", ok=(200,)),
     ("api.me", "GET"): Route("signed_in", "/api/me", "api", ok=(200,)),
     ("api.stores", "GET"): Route("signed_in", "/api/stores", "api", ok=(200,)),
     ("api.revoke_token", "DELETE"): Route("signed_in", "/api/auth/token", "api", ok=(204,),

@@ -10,7 +10,7 @@ heartbeat, and one pub/sub connection per worker instead of one per client.
 import logging
 import re
 
-from flask import current_app, g, render_template, request, stream_with_context
+from flask import current_app, g, jsonify, render_template, request, stream_with_context
 from flask_sse import Message as FlaskSSEMessage
 from flask_sse import ServerSentEventsBlueprint
 
@@ -70,6 +70,16 @@ class Comment:
         return ": keepalive\n\n"
 
 
+class Retry:
+    """The reconnect delay alone, sent just before the server ends a stream on purpose."""
+
+    def __init__(self, retry_ms):
+        self.retry_ms = retry_ms
+
+    def __str__(self):
+        return f"retry:{self.retry_ms}\n\n"
+
+
 class EventStreamBlueprint(ServerSentEventsBlueprint):
     @property
     def redis(self):
@@ -86,31 +96,35 @@ class EventStreamBlueprint(ServerSentEventsBlueprint):
         user_id = inputs.object_id(channel, "User")
         return realtime.notify(type or "notice", {user_id: data})[user_id]
 
-    def messages(self, user, session, last_event_id, connection_id, render=None):
-        """The user's stream as flask_sse `Message`s (and keep-alive `Comment`s).
+    def messages(self, stream, render=None):
+        """An open stream's events as flask_sse `Message`s (and keep-alive `Comment`s).
 
         `render(event)` gives an event's data; by default the event's JSON payload.
         """
-        for event in streams.events(user, session, last_event_id, connection_id):
+        for event in stream.events():
             if event is streams.KEEPALIVE:
                 yield Comment()
+            elif isinstance(event, streams.Reconnect):
+                yield Retry(event.retry_ms)
             else:
                 yield Message(render(event) if render else event.data, type=event.type,
                               id=event.id)
 
     def stream(self):
         """GET /api/events: the caller's events as JSON, for integrations."""
-        load_from_bearer()
-        return self.respond(g.user, g.auth_session)
+        return self.respond(_bearer_user)
 
-    def respond(self, user, session, render=None):
-        connection_id = streams.reserve(user)
-        # The header is what browsers send on their own reconnects; the query parameter is for
-        # clients that cannot set headers, and for the page's first connection.
-        last_event_id = (request.headers.get("Last-Event-ID")
-                         or request.args.get("last_event_id") or None)
-        retry = current_app.config["SSE_RETRY_MS"]
-        messages = self.messages(user, session, last_event_id, connection_id, render)
+    def respond(self, authenticate, render=None):
+        """Open the stream of whoever `authenticate()` returns (user, session) for, then answer.
+
+        Everything up to a fixed cursor happens before the first byte, so a client that got the
+        headers misses nothing sent after them, and a refusal is a proper status (429, 503 with
+        Retry-After), never a stream that breaks."""
+        with streams.admission():
+            user, session = authenticate()
+            stream = streams.EventStream(user, session, _last_event_id())
+        messages = self.messages(stream, render)
+        retry = streams.retry_ms()
 
         @stream_with_context
         def generate():
@@ -119,27 +133,55 @@ class EventStreamBlueprint(ServerSentEventsBlueprint):
                 yield str(message)
 
         response = current_app.response_class(generate(), mimetype="text/event-stream")
+        response.call_on_close(stream.close)  # also when the client left before the first event
         response.headers["Cache-Control"] = "no-cache, no-transform"
         response.headers["X-Accel-Buffering"] = "no"  # nginx: pass events through unbuffered
         return response
+
+
+def _last_event_id():
+    """The header is what browsers send on their own reconnects; the query parameter is for
+    clients that cannot set headers, and for the page's first connection."""
+    return request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or None
+
+
+def _bearer_user():
+    load_from_bearer()
+    return g.user, g.auth_session
+
+
+def _cookie_user():
+    load_from_cookie()
+    if g.user is None:
+        raise Unauthorized("Sign in to receive live updates.")
+    return g.user, g.auth_session
 
 
 sse = EventStreamBlueprint("events", __name__)
 sse.add_url_rule("/api/events", endpoint="stream", view_func=sse.stream)
 
 
+@sse.get("/api/events/poll")
+def poll():
+    """Long poll, for clients that cannot hold a stream open or sit behind a buffering proxy."""
+    timeout = inputs.integer(request.args.get("timeout"), "timeout", label="timeout", minimum=0,
+                             maximum=30, default=25)
+    with streams.admission():
+        user, session = _bearer_user()
+        stream = streams.EventStream(user, session, _last_event_id())
+    events, last_event_id = streams.poll(stream, timeout)
+    return jsonify(events=[{"id": e.id, "type": e.type, "data": e.data} for e in events],
+                   last_event_id=last_event_id)
+
+
 @sse.get("/events")
 def browser_stream():
     """The page's stream: each event rendered into HTML fragments for this viewer."""
-    load_from_cookie()
-    if g.user is None:
-        raise Unauthorized("Sign in to receive live updates.")
-    viewer = g.user
-
     def render(event):
         template = HTML_TEMPLATES.get(event.type)
         if template is None:  # an integration's own event (sse.publish): the page has no use for it
             return NOTHING
+        viewer = g.user
         try:
             html = render_template(template, event=event, data=event.data, viewer=viewer,
                                    viewer_id=str(viewer.id), presence=_row_presence(event.data))
@@ -148,7 +190,7 @@ def browser_stream():
             return NOTHING
         return html.strip() or NOTHING
 
-    return sse.respond(viewer, g.auth_session, render)
+    return sse.respond(_cookie_user, render)
 
 
 def _row_presence(data):

@@ -8,6 +8,7 @@ import os
 from flask import current_app
 
 from ..extensions import get_redis
+from ..session_cache import SessionCache
 from .bus import EventBus
 from .hub import LiveHub
 
@@ -17,6 +18,16 @@ def init_app(app):
     app.extensions["bus"] = EventBus(
         get_redis(app), prefix=cfg["REDIS_KEY_PREFIX"], maxlen=cfg["EVENT_STREAM_MAXLEN"],
         ttl_seconds=cfg["EVENT_STREAM_TTL_SECONDS"])
+
+    def listening():
+        hub = app.extensions.get("hub")
+        return hub is not None and hub.pid == os.getpid() and hub.listening
+
+    app.extensions["session_cache"] = SessionCache(cfg["AUTH_CACHE_SECONDS"], listening)
+
+
+def _control_channel(app):
+    return f"{app.config['REDIS_KEY_PREFIX']}:hub"
 
 
 def get_bus():
@@ -28,8 +39,10 @@ def get_hub():
     app = current_app._get_current_object()
     hub = app.extensions.get("hub")
     if hub is None or hub.pid != os.getpid():
-        hub = LiveHub(app.config["REDIS_URL"], f"{app.config['REDIS_KEY_PREFIX']}:hub",
-                      ping_seconds=app.config["REDIS_PUBSUB_PING_SECONDS"])
+        cache = app.extensions["session_cache"]
+        hub = LiveHub(app.config["REDIS_URL"], _control_channel(app),
+                      ping_seconds=app.config["REDIS_PUBSUB_PING_SECONDS"],
+                      on_control=cache.handle, on_reconnect=cache.clear)
         hub.pid = os.getpid()
         app.extensions["hub"] = hub
         from ..services import presence
@@ -38,8 +51,40 @@ def get_hub():
             with app.app_context():
                 presence.sweep()
 
+        def flush_heartbeats():
+            with app.app_context():
+                presence.flush_heartbeats()
+
         hub.spawn_periodic(app.config["PRESENCE_SWEEP_SECONDS"], sweep_presence)
+        hub.spawn_periodic(presence.HEARTBEAT_FLUSH_SECONDS, flush_heartbeats)
     return hub
+
+
+def shut_down(app):
+    """The worker is stopping: end its streams, each telling its client when to come back."""
+    hub = app.extensions.get("hub")
+    if hub is not None and hub.pid == os.getpid():
+        hub.shut_down()
+
+
+def start_listening():
+    """Under gevent, start this worker's hub (if it is not running yet), so it hears sign-outs and
+    its session cache can be trusted. Elsewhere (tests, CLI) there is no loop to run it on."""
+    from gevent import monkey
+
+    if monkey.is_module_patched("socket"):
+        get_hub().start()
+
+
+def session_cache():
+    return current_app.extensions["session_cache"]
+
+
+def broadcast(kind, subject):
+    """Tell every worker of the deployment (their hubs, then their session caches) about a change:
+    "signed_out" with a session id, "user_changed" with a user id. This process hears it at once."""
+    session_cache().handle(f"{kind} {subject}")
+    get_redis().publish(_control_channel(current_app), f"{kind} {subject}")
 
 
 def notify(event_type, payloads):

@@ -22,10 +22,9 @@ import json
 import re
 from dataclasses import dataclass
 
-from redis.cluster import RedisCluster
-from redis.exceptions import NoScriptError
 
 from .. import crypto
+from ..extensions import run_pipeline, script_sha
 
 # Append + cap + keep-alive + announce, atomically, so a listener never sees an id that XRANGE
 # cannot find, and the stream never grows past its cap.
@@ -35,6 +34,7 @@ redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('PUBLISH', ARGV[5], id .. ' ' .. ARGV[3] .. ' ' .. ARGV[4])
 return id
 """
+PUBLISH_SHA = script_sha(PUBLISH_SCRIPT)
 
 # One message to many channels in one round trip. It touches no key, so a cluster runs it on any
 # node, and PUBLISH reaches subscribers on every node.
@@ -84,7 +84,6 @@ class EventBus:
         self.prefix = prefix
         self.maxlen = maxlen
         self.ttl_seconds = ttl_seconds
-        self._publish = redis.register_script(PUBLISH_SCRIPT)
         self._announce = redis.register_script(ANNOUNCE_SCRIPT)
 
     def stream_key(self, user_id):
@@ -105,22 +104,11 @@ class EventBus:
             calls.append({"keys": [self.stream_key(user_id)],
                           "args": [self.maxlen, self.ttl_seconds, event_type, text,
                                    self.channel(user_id), crypto.encrypt(text)]})
-        if isinstance(self.redis, RedisCluster):
-            # A cluster client cannot pipeline scripts (each recipient's keys are in their own
-            # slot): one call per recipient.
-            return [self._publish(**call) for call in calls]
-        # EVALSHA straight into the pipeline: a Script object would make the pipeline ask
-        # SCRIPT EXISTS first, a second round trip on every message.
-        for attempt in (1, 2):
-            pipe = self.redis.pipeline(transaction=False)
+        def fill(pipe):
             for call in calls:
-                pipe.evalsha(self._publish.sha, 1, *call["keys"], *call["args"])
-            try:
-                return pipe.execute()
-            except NoScriptError:  # Redis restarted or failed over: none of them ran
-                if attempt == 2:
-                    raise
-                self.redis.script_load(PUBLISH_SCRIPT)
+                pipe.evalsha(PUBLISH_SHA, 1, *call["keys"], *call["args"])
+
+        return run_pipeline(self.redis, fill, [PUBLISH_SCRIPT])
 
     def announce(self, user_ids, event_type, data):
         """Send an ephemeral event to whoever of `user_ids` is connected right now."""
@@ -132,12 +120,26 @@ class EventBus:
         newest = self.redis.xrevrange(self.stream_key(user_id), count=1)
         return newest[0][0] if newest else NO_EVENTS
 
-    def can_resume(self, user_id, last_id):
-        """Whether everything after `last_id` is still in the user's stream."""
-        if last_id == NO_EVENTS:
-            return True
+    def position(self, user_id, last_id=None):
+        """(the newest id, whether everything after `last_id` is still kept), in one round trip."""
         key = self.stream_key(user_id)
-        return bool(self.redis.xrange(key, last_id, last_id, count=1))
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.xrevrange(key, count=1)
+        if last_id not in (None, NO_EVENTS):
+            pipe.xrange(key, last_id, last_id, count=1)
+        newest, *found = pipe.execute()
+        return (newest[0][0] if newest else NO_EVENTS,
+                last_id in (None, NO_EVENTS) or bool(found and found[0]))
+
+    def newest(self, user_id, count):
+        """The user's last `count` stored events, newest first (unreadable ones left out)."""
+        events = []
+        for entry_id, fields in self.redis.xrevrange(self.stream_key(user_id), count=count):
+            try:
+                events.append(Event(fields["type"], _load(fields["data"]), entry_id))
+            except HistoryGap:
+                continue
+        return events
 
     def read_after(self, user_id, last_id, page_size=200):
         """Yield the user's events after `last_id`, oldest first, a page at a time.

@@ -6,9 +6,16 @@ worker, and copies each announcement into the in-memory queue of every local str
 With 1,000 clients this is 1 Redis connection instead of 1,000, and an order of magnitude faster
 (../shared/TECH-NOTES.md has the measurements).
 
-Pub/sub may drop messages (a reconnect, a client too slow to keep up). That is safe because every
-durable event is also in the user's Redis stream: when a subscription might have missed something
-the hub puts CATCH_UP into its queue, and the stream reads what it missed with XRANGE.
+Opening a stream never waits for Redis. `subscribe` registers the stream at once and queues the
+channel; one writer greenlet sends every queued channel in a single SUBSCRIBE (thousands of streams
+coming back after a deploy cost a handful of commands, not one each). Whenever Redis confirms a
+subscription, every stream of that channel gets CATCH_UP and reads its Redis stream from its cursor:
+whatever was published before the subscription took effect is found there. So a stream is safe
+from the moment its cursor is fixed, however far behind the worker's loop is, and pub/sub dropping
+messages (a reconnect, a slow client) is safe for the same reason.
+
+The hub also listens on the deployment's control channel, where sign-outs are broadcast so every
+worker's session cache forgets them (see `elako.sessions`).
 
 Nothing here is shared between processes, so any number of workers on any number of hosts work.
 """
@@ -28,11 +35,13 @@ from .bus import Event
 log = logging.getLogger(__name__)
 
 CATCH_UP = object()  # queue marker: "read the stream, you may have missed events"
+SHUTDOWN = object()  # queue marker: "this worker is stopping: tell the client when to come back"
 
 # A stream that falls this far behind (a phone on 2G) stops getting copies; it catches up from
 # Redis once it drains its queue, instead of growing memory without bound.
 QUEUE_LIMIT = 500
-SUBSCRIBE_TIMEOUT = 10
+# Channels per SUBSCRIBE or UNSUBSCRIBE command, so one command never grows without bound.
+CHANNELS_PER_COMMAND = 1000
 
 
 class Subscription:
@@ -52,8 +61,15 @@ class Subscription:
             return
         self._queue.put(item)
 
+    def stop(self):
+        self._queue.put(SHUTDOWN)
+
+    def idle(self):
+        """Whether nothing is waiting to be sent right now."""
+        return self._queue.empty()
+
     def get(self, timeout):
-        """The next Event or CATCH_UP, or None after `timeout` seconds of quiet."""
+        """The next Event, CATCH_UP or SHUTDOWN, or None after `timeout` seconds of quiet."""
         try:
             item = self._queue.get(timeout=timeout)
         except gevent.queue.Empty:
@@ -64,39 +80,57 @@ class Subscription:
 
 
 class LiveHub:
-    def __init__(self, redis_url, control_channel, ping_seconds=15):
+    def __init__(self, redis_url, control_channel, ping_seconds=15, on_control=None,
+                 on_reconnect=None):
         # socket_timeout=None: the listener blocks on reads for as long as it takes (a short timeout
         # with redis-py's automatic retries turns quiet periods into errors).
         tcp_options = {} if redis_url.startswith("unix:") else {"socket_keepalive": True}
         self._redis = redis.Redis.from_url(
             redis_url, socket_timeout=None, socket_connect_timeout=5, decode_responses=True,
             retry=None, client_name=control_channel, **tcp_options)
-        self._control = control_channel
+        self.control_channel = control_channel
+        # `on_control(text)` gets each control-channel message; `on_reconnect()` runs whenever the
+        # connection is new, since anything sent while it was down was missed.
+        self._on_control = on_control or (lambda text: None)
+        self._on_reconnect = on_reconnect or (lambda: None)
         # The listener pings Redis through the pub/sub connection this often, and reconnects when
         # nothing comes back: a half-open TCP connection would otherwise go silent forever.
         self._ping_seconds = ping_seconds
         self._subscriptions = defaultdict(set)  # channel -> {Subscription}
-        self._confirmed = {}  # channel -> gevent Event set once Redis confirmed SUBSCRIBE
-        self._sent = set()  # channels subscribed on the current connection
+        self._confirmed = set()  # channels Redis last confirmed as subscribed on this connection
+        self._sent = set()  # channels whose SUBSCRIBE was sent on the current connection
+        self._changed = set()  # channels whose wanted state changed since the writer last ran
+        self._wake_writer = gevent.event.Event()
         self._write_lock = gevent.lock.BoundedSemaphore()
         self._pubsub = None
         self._connected = gevent.event.Event()
         self._last_pong = time.monotonic()
         self._greenlets = []
         self._started = False
+        self.stopping = False
 
     # -- public API -------------------------------------------------------------------------------
 
+    def start(self):
+        if not self._started:
+            self._started = True
+            self._greenlets += [gevent.spawn(self._listen_forever), gevent.spawn(self._keep_alive),
+                                gevent.spawn(self._write_changes)]
+
+    @property
+    def listening(self):
+        """Whether control-channel messages reach this process right now."""
+        return self._control_confirmed
+
     def subscribe(self, channel):
-        """Register a stream on `channel`; returns once Redis confirmed the subscription."""
-        self._start()
+        """Register a stream on `channel`. Returns at once: the stream gets CATCH_UP when Redis
+        confirms the subscription, so it must fix its cursor *after* this call."""
+        self.start()
         subscription = Subscription(channel)
+        first = channel not in self._subscriptions
         self._subscriptions[channel].add(subscription)
-        confirmed = self._confirmed.setdefault(channel, gevent.event.Event())
-        self._sync(channel)
-        if not confirmed.wait(SUBSCRIBE_TIMEOUT):
-            self.unsubscribe(subscription)
-            raise redis.ConnectionError(f"no subscription to {channel} within {SUBSCRIBE_TIMEOUT}s")
+        if first:
+            self._queue_change(channel)
         return subscription
 
     def unsubscribe(self, subscription):
@@ -106,10 +140,17 @@ class LiveHub:
             subscribers.discard(subscription)
             if not subscribers:
                 del self._subscriptions[channel]
-            self._sync(channel)
+                self._queue_change(channel)
 
     def channel_count(self):
         return len(self._subscriptions)
+
+    def shut_down(self):
+        """The worker is stopping: tell every open stream, and let no new one in."""
+        self.stopping = True
+        for subscribers in list(self._subscriptions.values()):
+            for subscription in list(subscribers):
+                subscription.stop()
 
     def stop(self):
         gevent.killall(self._greenlets)
@@ -131,47 +172,59 @@ class LiveHub:
 
         self._greenlets.append(gevent.spawn(loop))
 
-    # -- the listener -----------------------------------------------------------------------------
+    # -- subscribing, in batches ------------------------------------------------------------------
 
-    def _start(self):
-        if not self._started:
-            self._started = True
-            self._greenlets += [gevent.spawn(self._listen_forever), gevent.spawn(self._keep_alive)]
+    def _queue_change(self, channel):
+        self._changed.add(channel)
+        self._wake_writer.set()
 
-    def _sync(self, channel):
-        """Make the connection's subscription to `channel` match whether any stream wants it.
-
-        Decided under the write lock from the state at that moment, so a stream closing and another
-        opening on the same channel cannot leave Redis unsubscribed while a stream waits.
-        """
-        with self._write_lock:
-            wanted = channel in self._subscriptions
-            if not self._connected.is_set():
-                if not wanted:  # _connect subscribes to every wanted channel, and only those
-                    self._sent.discard(channel)
-                    self._confirmed.pop(channel, None)
-                return
+    def _write_changes(self):
+        """Send queued SUBSCRIBEs and UNSUBSCRIBEs, as few commands as there are batches."""
+        while True:
+            self._wake_writer.wait()
+            self._wake_writer.clear()
+            self._connected.wait()
+            changed, self._changed = self._changed, set()
             try:
-                if wanted and channel not in self._sent:
-                    self._pubsub.subscribe(channel)
-                    self._sent.add(channel)
-                elif not wanted and channel in self._sent:
-                    self._sent.discard(channel)
-                    self._confirmed.pop(channel, None)
-                    self._pubsub.unsubscribe(channel)
+                self._send_changes(changed)
             except (redis.ConnectionError, OSError) as exc:
-                # The listener notices the broken connection too; it reconnects and resubscribes.
-                log.warning("pub/sub update for %s failed: %s", channel, exc)
+                # The listener notices the broken connection too; it reconnects and subscribes
+                # to every wanted channel then.
+                log.warning("pub/sub update failed: %s", exc)
+            except Exception:  # the writer must outlive any surprise, or no stream goes live
+                log.exception("pub/sub update failed")
+
+    def _send_changes(self, changed):
+        with self._write_lock:
+            if not self._connected.is_set():
+                return  # _connect subscribes to every wanted channel, and only those
+            wanted = [c for c in changed if c in self._subscriptions and c not in self._sent]
+            unwanted = [c for c in changed if c not in self._subscriptions and c in self._sent]
+            self._sent.update(wanted)
+            self._sent.difference_update(unwanted)
+            for batch in _batches(unwanted):
+                self._pubsub.unsubscribe(*batch)
+            for batch in _batches(wanted):
+                self._pubsub.subscribe(*batch)
+
+    # -- the listener -----------------------------------------------------------------------------
 
     def _connect(self):
         pubsub = self._redis.pubsub()
         with self._write_lock:
-            # Every channel any stream here wants, in one command; confirmations come to _listen.
             self._sent = set(self._subscriptions)
-            pubsub.subscribe(self._control, *self._sent)
+            self._changed.clear()
+            # The control channel first: it is confirmed before any stream's channel.
+            pubsub.subscribe(self.control_channel)
+            for batch in _batches(self._sent):
+                pubsub.subscribe(*batch)
             self._pubsub = pubsub
             self._last_pong = time.monotonic()
             self._connected.set()
+
+    @property
+    def _control_confirmed(self):
+        return self._connected.is_set() and self.control_channel in self._confirmed
 
     def _listen_forever(self):
         backoff = 0.1
@@ -185,6 +238,7 @@ class LiveHub:
             except Exception:  # the listener must outlive any surprise, or live delivery stops
                 log.exception("pub/sub listener failed; reconnecting in %.1fs", backoff)
             self._connected.clear()
+            self._confirmed.clear()
             if self._pubsub is not None:
                 self._pubsub.close()
             gevent.sleep(backoff)
@@ -200,16 +254,19 @@ class LiveHub:
             self._last_pong = time.monotonic()
             kind, channel = message["type"], message["channel"]
             if kind == "message":
-                if channel != self._control:
+                if channel == self.control_channel:
+                    self._on_control(message["data"])
+                else:
                     self._fan_out(channel, message["data"])
             elif kind == "subscribe":
-                confirmed = self._confirmed.get(channel)
-                if confirmed is not None:
-                    if confirmed.is_set():
-                        # A resubscription after a reconnect: announcements may have been lost.
-                        for subscription in list(self._subscriptions.get(channel, ())):
-                            subscription.deliver(CATCH_UP)
-                    confirmed.set()
+                self._confirmed.add(channel)
+                if channel == self.control_channel:
+                    self._on_reconnect()
+                # Whatever was published before this took effect is in the stream: read it.
+                for subscription in list(self._subscriptions.get(channel, ())):
+                    subscription.deliver(CATCH_UP)
+            elif kind == "unsubscribe":
+                self._confirmed.discard(channel)
 
     def _fan_out(self, channel, text):
         subscribers = self._subscriptions.get(channel)
@@ -244,3 +301,9 @@ class LiveHub:
                 self._pubsub.ping()
             except (redis.ConnectionError, OSError):
                 pass  # the listener sees the broken connection and reconnects
+
+
+def _batches(channels):
+    channels = list(channels)
+    for start in range(0, len(channels), CHANNELS_PER_COMMAND):
+        yield channels[start:start + CHANNELS_PER_COMMAND]

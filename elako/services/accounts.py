@@ -91,20 +91,37 @@ def end_session(session_id):
     if session is None:
         return
     session.delete()
+    realtime.broadcast("signed_out", session.id)
     realtime.signal("session_revoked", [session.user_id], {"session_id": str(session.id)})
 
 
 def session_user(session_id):
-    """The (session, user) for a live session id, or None."""
+    """The (session, user) for a live session id, or None. Served from this worker's session cache
+    when it can be (no database read), else read and cached."""
     try:
-        session_id = inputs.object_id(session_id)
+        session_id = str(inputs.object_id(session_id))
     except NotFound:
         return None
-    session = AuthSession.objects(id=session_id).first()
-    if session is None or session.expires_at <= utcnow():
-        return None
-    user = User.objects(id=session.user_id).first()
-    return (session, user) if user else None
+    realtime.start_listening()
+    cache = realtime.session_cache()
+    found = cache.get(session_id)
+    if found is None:
+        generation = cache.generation
+        session = AuthSession.objects(id=session_id).first()
+        user = session and User.objects(id=session.user_id).first()
+        if not user:
+            return None
+        found = session, user
+        cache.put(session_id, session, user, generation)
+    return found if found[0].expires_at > utcnow() else None
+
+
+def session_alive(session_id):
+    """Whether a session still exists: what an open event stream checks now and then."""
+    session_id = str(session_id)
+    if realtime.session_cache().signed_out(session_id):
+        return False
+    return session_user(session_id) is not None
 
 
 def _jwt_key():
@@ -145,6 +162,7 @@ def update_profile(user, data):
         raise InvalidInput("Choose a timezone from the list.", field="timezone")
     changes["timezone"] = timezone
     user.modify(**changes)
+    realtime.broadcast("user_changed", user.id)
     # Conversations keep both names so inboxes list and search without reading users.
     name_field = "store_name" if user.is_store else "customer_name"
     Conversation.objects(participants=user.id, **{f"{user.role}_id": user.id}).update(

@@ -16,7 +16,7 @@ from .. import realtime
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound, TooLarge
 from ..models import MESSAGE_TYPES, Conversation, LastMessage, Message, utcnow
 from . import inputs, ratelimit
-from .conversations import conversation_for
+from .conversations import NOT_FOUND, conversation_for
 from .payloads import conversation_payload, iso, message_payload
 
 BLOCKED = "You can't send messages in this conversation."
@@ -46,72 +46,124 @@ def _client_id(data):
     return client_id
 
 
-def _existing(user, conversation, client_id):
-    message = Message.objects(dedupe_key=f"{user.id}:{client_id}").first()
-    if message is not None and message.conversation_id != conversation.id:
-        raise Conflict("This client_id was already used for another conversation.",
-                       field="client_id")
-    return message
+# How many client_ids a conversation remembers, so a retry is recognised in the same write that
+# would otherwise count it again.
+RECENT_SENDS = 50
 
 
 def send_message(user, conversation_id, data):
     """Store a message from `user` and publish it. Returns (message, created).
 
-    A retry with the same client_id returns the first message (created=False), never a second,
-    and finishes whatever the first attempt could not (see `_finish`).
+    Three database round trips: one write to the conversation authorises the sender (a participant,
+    not blocked), numbers the message and records it (unread count, inbox preview and order, back
+    from any archive), then the insert, then the receiver's unread total for their badge. A retry
+    with the same client_id returns the first message (created=False), never a second, and
+    finishes whatever the first attempt could not (see `_retried`).
     """
-    conversation = conversation_for(user, conversation_id)
+    conversation_id = inputs.object_id(conversation_id, NOT_FOUND)
     body = _body(data)
     message_type = data.get("type") or "text"
     if message_type not in MESSAGE_TYPES:
         raise InvalidInput(f"type must be one of: {', '.join(MESSAGE_TYPES)}.", field="type")
     client_id = _client_id(data)
-    if client_id and (existing := _existing(user, conversation, client_id)):
-        return _finish(existing), False
-    if conversation.blocked_by:
-        raise Forbidden(BLOCKED, code="blocked")
-    ratelimit.hit("send", user.id)
-
-    seq = Conversation.objects(id=conversation.id).modify(inc__last_seq=1, new=True).last_seq
     message = Message(
-        id=ObjectId(), conversation_id=conversation.id, seq=seq, sender_id=user.id,
-        receiver_id=conversation.other_party(user.id), type=message_type, body=body,
-        client_id=client_id, dedupe_key=f"{user.id}:{client_id}" if client_id else None,
-        created_at=utcnow(), pending=list(STEPS))
+        id=ObjectId(), conversation_id=conversation_id, sender_id=user.id, type=message_type,
+        body=body, client_id=client_id, dedupe_key=f"{user.id}:{client_id}" if client_id else None,
+        created_at=utcnow())
+    conversation = _record(user, message)
+    if conversation is None:
+        return _retried(user, message), False
     try:
-        message.save(force_insert=True)
-    except NotUniqueError:  # a concurrent retry with the same client_id stored it first
-        return _finish(_existing(user, conversation, client_id)), False
-    return _finish(message, conversation), True
+        _store(message, conversation)
+    except NotUniqueError:  # a client_id used elsewhere, or longer ago than the conversation recalls
+        _uncount(message, conversation)
+        existing = Message.objects.get(dedupe_key=message.dedupe_key)
+        if existing.conversation_id != conversation.id:
+            raise Conflict("This client_id was already used for another conversation.",
+                           field="client_id") from None
+        return existing, False
+    _announce(message, conversation)
+    return message, True
 
 
-# What a stored message still owes, in order: counting it in its conversation (unread count,
-# preview, inbox order), then announcing it to both participants' streams.
-STEPS = ("record", "announce")
+def _record(user, message):
+    """Number and count `message` in its conversation in one write, if `user` may send there and
+    it is not a retry of one already recorded; the conversation as it is now, or None."""
+    receiver_unread = "store_unread" if user.role == "customer" else "customer_unread"
+    condition = {"blocked_by__size": 0}
+    update = {}
+    if message.dedupe_key:
+        condition["recent_sends__key__ne"] = message.dedupe_key
+        update["__raw__"] = {"$push": {"recent_sends": {
+            "$each": [{"key": message.dedupe_key, "message_id": message.id}],
+            "$slice": -RECENT_SENDS}}}
+    ratelimit.hit("send", user.id)
+    # Numbered in the same write, so this message is the newest and the preview always shows it.
+    snapshot = LastMessage(message_id=message.id, sender_id=user.id, type=message.type,
+                           body=message.body, created_at=message.created_at)
+    return Conversation.objects(id=message.conversation_id, participants=user.id, **condition).modify(
+        new=True, inc__last_seq=1, **{f"inc__{receiver_unread}": 1},
+        max__last_activity_at=message.created_at, set__archived_by=[],
+        set__last_message=snapshot, **update)
 
 
-def _finish(message, conversation=None):
-    """Run the steps `message` (of `conversation`, if at hand) still owes. This request claims them all in one write, so however
-    many retries race, each step runs once; a step that fails (Redis or MongoDB gone for a
-    moment) is owed again with those after it, and the sender's retry with the same client_id
-    finishes them. (On a replica set pymongo retries a failed write once by itself, so one that
-    still fails was, as far as anyone can tell, not applied.)"""
-    if not message.pending:
-        return message
-    claimed = Message.objects(id=message.id, pending__ne=[]).modify(set__pending=[])
-    owed = [step for step in STEPS if claimed and step in claimed.pending]
-    recorded = None  # the conversation as the record step left it
-    for done, step in enumerate(owed):
+def _store(message, conversation, seq=None):
+    message.seq = seq or conversation.last_seq
+    message.receiver_id = conversation.other_party(message.sender_id)
+    message.save(force_insert=True)
+
+
+def _uncount(message, conversation):
+    """Undo what `_record` did for a message that turned out not to be new (a rare path)."""
+    receiver_unread = conversation.unread_field(conversation.other_party(message.sender_id))
+    Conversation.objects(id=conversation.id).update_one(__raw__={
+        "$inc": {receiver_unread: -1}, "$pull": {"recent_sends": {"key": message.dedupe_key}}})
+    newest = Message.objects(conversation_id=conversation.id).order_by("-seq").first()
+    snapshot = newest and LastMessage(
+        message_id=newest.id, seq=newest.seq, sender_id=newest.sender_id, type=newest.type,
+        body=newest.body, created_at=newest.created_at, deleted=newest.deleted_at is not None)
+    Conversation.objects(id=conversation.id, last_message__message_id=message.id).update_one(
+        set__last_message=snapshot)
+
+
+def _retried(user, message):
+    """The send was refused by `_record`: not a participant (404), blocked (403), or a retry of a
+    message already recorded. A retry gets the first message, stored and announced now if the
+    first attempt failed before doing so."""
+    conversation = conversation_for(user, message.conversation_id)
+    recorded = message.dedupe_key and next(
+        (s for s in conversation.recent_sends if s.key == message.dedupe_key), None)
+    if not recorded:
+        if conversation.blocked_by:
+            raise Forbidden(BLOCKED, code="blocked")
+        raise Conflict("The conversation changed while sending. Send again.")
+    existing = Message.objects(dedupe_key=message.dedupe_key).first()
+    if existing is None:
+        # Counted and previewed, but storing it failed: store it now, under the id the preview
+        # shows, with a number of its own (numbers only need to grow).
+        message.id = recorded.message_id
+        seq = Conversation.objects(id=conversation.id).modify(new=True, inc__last_seq=1).last_seq
         try:
-            if step == "record":
-                recorded = _record_in_conversation(
-                    conversation or Conversation.objects.get(id=message.conversation_id), message)
-            else:
-                _announce(message, recorded or Conversation.objects.get(id=message.conversation_id))
-        except Exception:
-            Message.objects(id=message.id).update_one(push_all__pending=owed[done:])
-            raise
-    return message
+            _store(message, conversation, seq)
+        except NotUniqueError:  # a concurrent retry stored it first
+            return Message.objects.get(dedupe_key=message.dedupe_key)
+        _announce(message, conversation)
+        return message
+    if not _announced(existing):
+        _announce(existing, conversation)
+    return existing
+
+
+def _announced(message):
+    """Whether `message` is already in its sender's event stream (the announcement of both
+    participants is one Redis call, so the sender's stream tells for both)."""
+    wanted = str(message.id)
+    return any(event.type == "message" and event.data["message"]["id"] == wanted
+               for event in realtime.get_bus().newest(str(message.sender_id), ANNOUNCED_LOOKBACK))
+
+
+# A retry that finds its message unannounced among the sender's last this many events announces it.
+ANNOUNCED_LOOKBACK = 200
 
 
 def _announce(message, conversation):
@@ -123,22 +175,6 @@ def _announce(message, conversation):
                    "conversation": conversation_payload(conversation, receiver),
                    "unread_total": unread_total(receiver)},
     })
-
-
-def _record_in_conversation(conversation, message):
-    """Count the message as unread, bring the conversation back from any archive, and make it the
-    inbox preview unless a later message got there first (sends may finish out of order)."""
-    changes = {
-        f"inc__{conversation.unread_field(message.receiver_id)}": 1,
-        "max__last_activity_at": message.created_at,
-        "set__archived_by": [],
-    }
-    snapshot = LastMessage(message_id=message.id, seq=message.seq, sender_id=message.sender_id,
-                           type=message.type, body=message.body, created_at=message.created_at)
-    newer = Conversation.objects(Q(id=conversation.id) & (
-        Q(last_message__exists=False) | Q(last_message__seq__lt=message.seq)))
-    updated = newer.modify(new=True, set__last_message=snapshot, **changes)
-    return updated or Conversation.objects(id=conversation.id).modify(new=True, **changes)
 
 
 def list_messages(user, conversation_id, *, before=None, limit=None):
@@ -200,35 +236,40 @@ def mark_read(user, conversation_id, *, up_to_seq=None):
     return count, read_at
 
 
-def mark_delivered(user, message_ids=None):
+def mark_delivered(user, sent=None):
     """Record that messages to `user` reached one of their live connections, and tell the senders.
 
-    With `message_ids` only those; without, everything still undelivered (the user just came
-    online). Each message is marked once however many tabs race to do it.
+    `sent` holds the payloads of messages a stream just sent the user (one write for the lot);
+    without it, everything still undelivered (the user just came online). Each message is marked
+    once however many tabs race to do it.
     """
-    query = Message.objects(receiver_id=user.id, delivered_at=None, read_at=None)
-    if message_ids is not None:
-        query = query.filter(id__in=list(message_ids))
-    pending = list(query.only("id", "conversation_id", "sender_id", "seq"))
+    if sent is None:
+        pending = [(m.id, m.conversation_id, m.sender_id, m.seq) for m in Message.objects(
+            receiver_id=user.id, delivered_at=None, read_at=None).only(
+                "id", "conversation_id", "sender_id", "seq")]
+    else:
+        pending = [(ObjectId(m["id"]), ObjectId(m["conversation_id"]), ObjectId(m["sender_id"]),
+                    m["seq"]) for m in sent]
     if not pending:
         return 0
     delivered_at = utcnow()
+    ids = [message_id for message_id, *_ in pending]
     # Not once read: a `delivered` after the `read` would turn the sender's ticks back.
-    count = Message.objects(id__in=[m.id for m in pending], delivered_at=None, read_at=None).update(
+    count = Message.objects(id__in=ids, receiver_id=user.id, delivered_at=None, read_at=None).update(
         set__delivered_at=delivered_at)
     if count:
-        changed = set(_changed_by_us([m.id for m in pending], count, delivered_at=delivered_at))
-        pending = [m for m in pending if m.id in changed]
+        changed = set(_changed_by_us(ids, count, delivered_at=delivered_at))
         by_conversation = {}
-        for message in pending:
-            by_conversation.setdefault((message.conversation_id, message.sender_id), []).append(message)
+        for message_id, conversation_id, sender_id, seq in pending:
+            if message_id in changed:
+                by_conversation.setdefault((conversation_id, sender_id), []).append((message_id, seq))
         realtime.get_bus().publish([
             (str(sender_id), "delivered", {
                 "conversation_id": str(conversation_id),
-                "up_to_seq": max(m.seq for m in messages),
-                "message_ids": [str(m.id) for m in messages],
+                "up_to_seq": max(seq for _, seq in delivered),
+                "message_ids": [str(message_id) for message_id, _ in delivered],
                 "delivered_at": iso(delivered_at)})
-            for (conversation_id, sender_id), messages in by_conversation.items()])
+            for (conversation_id, sender_id), delivered in by_conversation.items()])
     return count
 
 

@@ -48,7 +48,7 @@ def conversation_payload(conversation, viewer_id):
         },
         "last_message": last and {
             "id": str(last.message_id),
-            "seq": last.seq,
+            "seq": last.seq if last.seq is not None else conversation.last_seq,
             "sender_id": str(last.sender_id),
             "from_me": last.sender_id == viewer_id,
             "type": last.type,

@@ -18,7 +18,7 @@ import uuid
 from flask import current_app
 
 from .. import realtime
-from ..extensions import get_redis
+from ..extensions import get_redis, run_pipeline, script_sha
 from ..models import utcnow
 from .conversations import counterparts
 from .payloads import iso
@@ -26,25 +26,20 @@ from .payloads import iso
 LAST_SEEN_TTL = 90 * 24 * 3600
 SWEEP_BATCH = 500
 
-# Register a stream; answer 1 if the user was offline until now.
-CONNECT = """
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-local before = redis.call('GET', KEYS[2])
-redis.call('SET', KEYS[2], 'online', 'EX', ARGV[3])
-if before == 'online' then return 0 end
-return 1
-"""
-
-# Take one of a user's stream slots, or answer 0 if all are taken: counting and adding in one step,
-# so many streams opened at the same moment cannot all slip under the cap.
-RESERVE = """
+# Take one of a user's stream slots and count the user online, or answer 0 if all slots are taken:
+# counting and adding in one step, so many streams opened at the same moment cannot all slip under
+# the cap. Answers 2 if the user was offline until now, else 1.
+OPEN = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 0 end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
-return 1
+local before = redis.call('GET', KEYS[2])
+redis.call('SET', KEYS[2], 'online', 'EX', ARGV[5])
+if before == 'online' then return 1 end
+return 2
 """
+OPEN_SHA = script_sha(OPEN)
 
 # Decide whether a user whose online time passed is really gone. Answers the expiry to keep them
 # online until, 0 if they already were offline, or -1 if they just went offline.
@@ -86,43 +81,52 @@ def live_stream_count(user_id):
     return get_redis().zcount(_key(user_id, "conns"), time.time(), "+inf")
 
 
-def reserve(user, limit):
-    """Hold a slot for a new event stream of `user` if fewer than `limit` are open; returns its
-    connection id, or None. An unused slot expires after PRESENCE_TTL_SECONDS."""
+def open_connection(user, limit):
+    """Register a new event stream of `user` if fewer than `limit` are open, and count the user
+    online; returns the connection's id, or None when all `limit` are taken. One round trip (two
+    more, and a database read, when the user just came online)."""
     connection_id = uuid.uuid4().hex
     now = time.time()
-    taken = _script(RESERVE)(
-        keys=[_key(user.id, "conns")],
-        args=[now, now + current_app.config["PRESENCE_TTL_SECONDS"], connection_id, limit,
-              LAST_SEEN_TTL])
-    return connection_id if taken else None
+    expires = now + current_app.config["PRESENCE_TTL_SECONDS"]
+    conns, state = _key(user.id, "conns"), _key(user.id, "presence")
 
+    def fill(pipe):
+        pipe.evalsha(OPEN_SHA, 2, conns, state, now, expires, connection_id, limit, LAST_SEEN_TTL)
+        pipe.zadd(_online_key(), {str(user.id): expires}, gt=True)
 
-def release(user, connection_id):
-    """Give back a reserved slot whose stream never connected."""
-    get_redis().zrem(_key(user.id, "conns"), connection_id)
-
-
-def connect(user, connection_id=None):
-    """Register an event stream of `user` (in its reserved slot, if given); returns its id."""
-    cfg = current_app.config
-    connection_id = connection_id or uuid.uuid4().hex
-    expires = time.time() + cfg["PRESENCE_TTL_SECONDS"]
-    came_online = _script(CONNECT)(
-        keys=[_key(user.id, "conns"), _key(user.id, "presence")],
-        args=[connection_id, expires, LAST_SEEN_TTL])
-    get_redis().zadd(_online_key(), {str(user.id): expires}, gt=True)
-    if came_online:
+    opened, _ = run_pipeline(get_redis(), fill, [OPEN])
+    if not opened:
+        return None
+    if opened == 2:
         _announce(user, online=True)
     return connection_id
 
 
 def heartbeat(user, connection_id):
+    """Keep a stream counted as live. Heartbeats are sent in one batch per HEARTBEAT_FLUSH_SECONDS
+    for the whole worker (`flush_heartbeats`), not a round trip each."""
+    _pending_heartbeats()[connection_id] = str(user.id)
+
+
+HEARTBEAT_FLUSH_SECONDS = 1.0
+
+
+def _pending_heartbeats():
+    return current_app.extensions.setdefault("presence_heartbeats", {})
+
+
+def flush_heartbeats():
+    """Push the expiry of every stream that beat since the last flush forward, in one pipeline."""
+    beats = _pending_heartbeats()
+    if not beats:
+        return
+    current_app.extensions["presence_heartbeats"] = {}
     expires = time.time() + current_app.config["PRESENCE_TTL_SECONDS"]
     pipe = get_redis().pipeline(transaction=False)
-    pipe.zadd(_key(user.id, "conns"), {connection_id: expires})
-    pipe.expire(_key(user.id, "conns"), LAST_SEEN_TTL)
-    pipe.zadd(_online_key(), {str(user.id): expires}, gt=True)
+    for connection_id, user_id in beats.items():
+        pipe.zadd(_key(user_id, "conns"), {connection_id: expires})
+        pipe.expire(_key(user_id, "conns"), LAST_SEEN_TTL)
+    pipe.zadd(_online_key(), {user_id: expires for user_id in set(beats.values())}, gt=True)
     pipe.execute()
 
 
@@ -130,6 +134,7 @@ def disconnect(user, connection_id):
     grace = current_app.config["PRESENCE_GRACE_SECONDS"]
     now = time.time()
     redis = get_redis()
+    _pending_heartbeats().pop(connection_id, None)
     pipe = redis.pipeline(transaction=False)
     pipe.zrem(_key(user.id, "conns"), connection_id)
     pipe.set(_key(user.id, "linger"), 1, px=int(grace * 1000))

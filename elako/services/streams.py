@@ -1,145 +1,267 @@
-"""The rules of one open event stream. The wire format lives in `elako.blueprints.events`.
+"""The rules of one open event stream (and of a long poll). The wire format lives in
+`elako.blueprints.events`; docs/events.md describes the protocol.
 
-On connect:
-1. Subscribe to the user's live channel and wait for Redis to confirm, *then* read the stream, so
-   nothing published in between is missed (duplicates are dropped by id).
-2. Without Last-Event-ID start from the newest event. With one that the stream still holds, replay
+Opening, all before the response's first byte, so a client that has the headers misses nothing
+published after them:
+1. Admission: at most STREAM_OPEN_CONCURRENCY streams of this worker do their opening work at once
+   and STREAM_OPEN_QUEUE more wait their turn; anything beyond gets 503 with a jittered Retry-After.
+   After a deploy every client comes back within seconds, and streams already open must keep their
+   latency meanwhile.
+2. Authenticate, take one of the user's stream slots and count them online (one Redis round trip).
+3. Register with the worker's hub, *then* fix the cursor (one round trip): events published after
+   the cursor arrive live, or, if the subscription was not yet confirmed by Redis, through the
+   catch-up read the hub triggers when it is.
+4. Without Last-Event-ID start from the newest event. With one that the stream still holds, replay
    everything after it in order. With one it no longer holds (trimmed, expired, malformed), send a
    single `resync` event carrying the newest id: the client reloads its state from MongoDB.
-3. Register the connection for presence and mark what was waiting for the user as delivered.
 
-Then forward live events, skipping any id at or below the last one sent; re-read the stream when
-the hub says the subscription may have lost something. Every SSE_HEARTBEAT_SECONDS send a comment
-(it finds dead clients: only a write can), refresh presence, and now and then re-check that the
-session still exists. A `session_revoked` signal for this session ends the stream at once.
+Then: mark what waited for the user as delivered, and forward live events, skipping any id at or
+below the last one sent; re-read the stream when the hub says the subscription may have lost
+something. Messages that reached the user are marked delivered in one write per burst, not one per
+event. Every SSE_HEARTBEAT_SECONDS send a comment (it finds dead clients: only a write can), keep
+presence alive, and now and then re-check that the session still exists. A `session_revoked`
+signal for this session ends the stream at once; so does the worker shutting down, with a jittered
+reconnect delay so its clients do not all come back in the same second.
 """
 
+import math
+import os
+import random
 import time
+from contextlib import contextmanager
 
+import gevent.lock
 from flask import current_app
 
-from ..errors import RateLimited
-from ..models import AuthSession, utcnow
+from ..errors import RateLimited, Unavailable
+from ..models import utcnow
 from ..realtime import get_bus, get_hub
 from ..realtime.bus import Event, HistoryGap, parse_id
-from ..realtime.hub import CATCH_UP
-from . import messages, presence
+from ..realtime.hub import CATCH_UP, SHUTDOWN
+from . import accounts, messages, presence
 
 KEEPALIVE = Event("keepalive", {})
 SESSION_RECHECK_SECONDS = 60
+BUSY = "This server is busy. Your connection will be retried in a moment."
+# Events one long poll answers with at most; the next poll carries on from the last one.
+POLL_LIMIT = 200
 
 
-def reserve(user):
-    """Take a slot for a new stream of `user`, or refuse past the per-user cap (a runaway script,
-    or a hundred tabs) with 429. Returns the connection id to pass to `events`."""
-    connection_id = presence.reserve(user, current_app.config["MAX_STREAMS_PER_USER"])
-    if connection_id is None:
-        raise RateLimited("Too many open connections for this account. Close some tabs.",
-                          code="too_many_streams",
-                          retry_after=max(1, round(current_app.config["PRESENCE_TTL_SECONDS"])))
-    return connection_id
+class Reconnect:
+    """The last thing a stream sends when its worker stops: come back after `retry_ms`."""
+
+    def __init__(self, retry_ms):
+        self.retry_ms = retry_ms
 
 
-def _session_alive(session_id):
-    return bool(AuthSession.objects(id=session_id, expires_at__gt=utcnow()).count())
+def retry_ms():
+    """A reconnect delay for one client, spread over SSE_RETRY_MS + [0, SSE_RETRY_JITTER_MS), so a
+    crowd of clients cut off together does not come back together."""
+    cfg = current_app.config
+    return cfg["SSE_RETRY_MS"] + random.randrange(cfg["SSE_RETRY_JITTER_MS"] + 1)
+
+
+def _busy():
+    return Unavailable(BUSY, code="busy", retry_after=math.ceil(retry_ms() / 1000))
+
+
+class Admission:
+    """A worker's gate for stream opens: `concurrency` at a time, `queue` more waiting for at most
+    `wait_seconds`; past either bound the open is refused at once (503, jittered Retry-After)."""
+
+    def __init__(self, concurrency, queue, wait_seconds):
+        self._slots = gevent.lock.BoundedSemaphore(concurrency)
+        self._queue = queue
+        self._wait_seconds = wait_seconds
+        self.waiting = 0
+        self.pid = os.getpid()
+
+    @contextmanager
+    def slot(self):
+        if get_hub().stopping:
+            raise _busy()
+        if not self._slots.acquire(blocking=False):
+            if self.waiting >= self._queue:
+                raise _busy()
+            self.waiting += 1
+            try:
+                admitted = self._slots.acquire(timeout=self._wait_seconds)
+            finally:
+                self.waiting -= 1
+            if not admitted:
+                raise _busy()
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+
+def admission():
+    """This worker's admission gate (`with admission(): ...` around a stream's opening work)."""
+    app = current_app._get_current_object()
+    gate = app.extensions.get("stream_admission")
+    if gate is None or gate.pid != os.getpid():
+        cfg = app.config
+        gate = app.extensions["stream_admission"] = Admission(
+            cfg["STREAM_OPEN_CONCURRENCY"], cfg["STREAM_OPEN_QUEUE"], cfg["STREAM_OPEN_WAIT_SECONDS"])
+    return gate.slot()
+
+
+class EventStream:
+    """One open stream of `user`'s events, opened (subscribed, cursor fixed) on construction."""
+
+    def __init__(self, user, session, last_event_id):
+        self.user = user
+        self.session_id = str(session.id)
+        self.deadline = time.monotonic() + (session.expires_at - utcnow()).total_seconds()
+        self.bus, self.hub = get_bus(), get_hub()
+        self.subscription = None
+        self.undelivered = []  # messages sent to the user, not yet marked delivered
+        self.connection_id = presence.open_connection(
+            user, current_app.config["MAX_STREAMS_PER_USER"])
+        if self.connection_id is None:
+            raise RateLimited("Too many open connections for this account. Close some tabs.",
+                              code="too_many_streams",
+                              retry_after=max(1, round(current_app.config["PRESENCE_TTL_SECONDS"])))
+        try:
+            self.subscription = self.hub.subscribe(self.bus.channel(user.id))
+            valid = last_event_id is not None and parse_id(last_event_id) is not None
+            newest, resumable = self.bus.position(user.id, last_event_id if valid else None)
+        except BaseException:
+            self.close()
+            raise
+        self.opening = []  # what goes out before any replay
+        self.replaying = valid and resumable
+        if self.replaying:
+            self.cursor = last_event_id
+        else:
+            self.cursor = newest
+            if last_event_id is not None:
+                # Carries the newest id (or "0-0" for an empty stream) so the next reconnect
+                # resumes from there.
+                self.opening.append(_resync(newest))
+
+    def events(self):
+        """Yield the Events this stream sends until the session ends, and KEEPALIVE when idle.
+
+        The caller writes each event to the client before asking for the next, so code after a
+        `yield` runs only once the event went out."""
+        try:
+            yield from self.opening
+            if self.replaying:
+                yield from self._stored()
+            self.undelivered = []
+            messages.mark_delivered(self.user)  # what was replayed, and whatever else waited
+            yield from self._live()
+        finally:
+            self.close()
+
+    def _live(self):
+        heartbeat = current_app.config["SSE_HEARTBEAT_SECONDS"]
+        next_beat = time.monotonic() + heartbeat
+        next_session_check = time.monotonic() + SESSION_RECHECK_SECONDS
+        while True:
+            if self.undelivered and self.subscription.idle():
+                self._mark_delivered()
+            wake = min(next_beat, self.deadline)
+            item = self.subscription.get(timeout=max(0, wake - time.monotonic()))
+            if item is SHUTDOWN:
+                yield Reconnect(retry_ms())
+                return
+            if item is CATCH_UP:
+                # Also where a sign-out that came before the subscription took effect is caught.
+                if not accounts.session_alive(self.session_id):
+                    yield _signed_out("signed_out")
+                    return
+                yield from self._stored()
+            elif item is not None and item.id is None:
+                if item.type == "session_revoked":
+                    if item.data["session_id"] == self.session_id:
+                        yield _signed_out("signed_out")
+                        return
+                else:
+                    yield item
+            elif item is not None and parse_id(item.id) > parse_id(self.cursor):
+                yield item
+                self._sent(item)
+            now = time.monotonic()
+            if now >= self.deadline:
+                yield _signed_out("expired")
+                return
+            if now >= next_beat:
+                yield KEEPALIVE
+                presence.heartbeat(self.user, self.connection_id)
+                next_beat = now + heartbeat
+                if now >= next_session_check:
+                    if not accounts.session_alive(self.session_id):
+                        yield _signed_out("signed_out")
+                        return
+                    next_session_check = now + SESSION_RECHECK_SECONDS
+
+    def _stored(self, limit=None):
+        """Stored events after the cursor (at most `limit`), each followed by moving the cursor;
+        where they cannot be read, a resync to the newest instead."""
+        try:
+            for count, event in enumerate(self.bus.read_after(self.user.id, self.cursor), 1):
+                yield event
+                self._sent(event)
+                if count == limit:
+                    return
+        except HistoryGap:
+            newest = self.bus.latest_id(self.user.id)
+            yield _resync(newest)
+            self.cursor = newest
+
+    def _sent(self, event):
+        self.cursor = event.id
+        if event.type == "message" and event.data["message"]["receiver_id"] == str(self.user.id):
+            self.undelivered.append(event.data["message"])
+
+    def _mark_delivered(self):
+        sent, self.undelivered = self.undelivered, []
+        messages.mark_delivered(self.user, sent)
+
+    def close(self):
+        """Give back what the stream holds; safe to call more than once."""
+        if self.connection_id is None:
+            return
+        if self.subscription is not None:
+            self.hub.unsubscribe(self.subscription)
+        presence.disconnect(self.user, self.connection_id)
+        self.connection_id = None
+
+
+def poll(stream, timeout):
+    """Long poll on a just opened `stream`: the events after its Last-Event-ID at once if any are
+    waiting, else the first to come within `timeout` seconds (maybe none). Returns (events, the id
+    to poll after next)."""
+    try:
+        events = list(stream.opening)
+        if stream.replaying:
+            events += stream._stored(limit=POLL_LIMIT)
+        deadline = time.monotonic() + timeout
+        while not events and time.monotonic() < deadline:
+            item = stream.subscription.get(timeout=max(0, deadline - time.monotonic()))
+            if item is CATCH_UP:
+                events += stream._stored(limit=POLL_LIMIT)
+            elif item is SHUTDOWN:
+                break
+            elif item is not None and item.id is None:
+                if item.type != "session_revoked":
+                    events.append(item)
+            elif item is not None and parse_id(item.id) > parse_id(stream.cursor):
+                events.append(item)
+                stream._sent(item)
+        if stream.undelivered:
+            stream._mark_delivered()
+        return events, stream.cursor
+    finally:
+        stream.close()
 
 
 def _signed_out(reason):
     return Event("signed_out", {"reason": reason})
 
 
-def events(user, session, last_event_id, connection_id):
-    """Yield the Events this user's stream sends, until the session ends, and KEEPALIVE when idle.
-
-    `session` is the AuthSession the stream was opened with, `connection_id` the slot `reserve`
-    gave. The caller writes each event to the client before asking for the next, so code after a
-    `yield` runs only once the event went out.
-    """
-    bus = get_bus()
-    hub = get_hub()
-    heartbeat = current_app.config["SSE_HEARTBEAT_SECONDS"]
-    session_id = session.id
-    expires_in = (session.expires_at - utcnow()).total_seconds()
-    deadline = time.monotonic() + expires_in
-    connected = False
-    try:
-        subscription = hub.subscribe(bus.channel(user.id))
-    except BaseException:
-        presence.release(user, connection_id)
-        raise
-    try:
-        # Subscribed: a sign-out from now on reaches this stream. One that came just before is
-        # caught here.
-        if not _session_alive(session_id):
-            yield _signed_out("signed_out")
-            return
-        if last_event_id is None:
-            cursor = bus.latest_id(user.id)
-        elif parse_id(last_event_id) is None or not bus.can_resume(user.id, last_event_id):
-            cursor = bus.latest_id(user.id)
-            # Carries the newest id (or "0-0" for an empty stream) so the next reconnect resumes.
-            yield Event("resync", {"reason": "history_gap", "last_event_id": cursor}, cursor)
-        else:
-            cursor = last_event_id
-            for event in _read_after(bus, user, cursor):
-                yield event
-                cursor = event.id
-        presence.connect(user, connection_id)
-        connected = True
-        messages.mark_delivered(user)  # what was replayed, and whatever else waited for them
-
-        next_beat = time.monotonic() + heartbeat
-        next_session_check = time.monotonic() + SESSION_RECHECK_SECONDS
-        while True:
-            wake = min(next_beat, deadline)
-            item = subscription.get(timeout=max(0, wake - time.monotonic()))
-            if item is CATCH_UP:
-                for event in _read_after(bus, user, cursor):
-                    yield event
-                    cursor = event.id
-                    _after_sent(user, event)
-            elif item is not None and item.id is None:
-                if item.type == "session_revoked":
-                    if item.data["session_id"] == str(session_id):
-                        yield _signed_out("signed_out")
-                        return
-                else:
-                    yield item
-            elif item is not None and parse_id(item.id) > parse_id(cursor):
-                yield item
-                cursor = item.id
-                _after_sent(user, item)
-            now = time.monotonic()
-            if now >= deadline:
-                yield _signed_out("expired")
-                return
-            if now >= next_beat:
-                yield KEEPALIVE
-                presence.heartbeat(user, connection_id)
-                next_beat = now + heartbeat
-                if now >= next_session_check:
-                    if not _session_alive(session_id):
-                        yield _signed_out("signed_out")
-                        return
-                    next_session_check = now + SESSION_RECHECK_SECONDS
-    finally:
-        hub.unsubscribe(subscription)
-        if connected:
-            presence.disconnect(user, connection_id)
-        else:
-            presence.release(user, connection_id)
-
-
-def _read_after(bus, user, cursor):
-    """Stored events after `cursor`; where they cannot be read, a resync to the newest instead."""
-    try:
-        yield from bus.read_after(user.id, cursor)
-    except HistoryGap:
-        newest = bus.latest_id(user.id)
-        yield Event("resync", {"reason": "history_gap", "last_event_id": newest}, newest)
-
-
-def _after_sent(user, event):
-    """A message that just went out on the receiver's own stream is now delivered."""
-    if event.type == "message" and event.data["message"]["receiver_id"] == str(user.id):
-        messages.mark_delivered(user, [event.data["message"]["id"]])
+def _resync(newest):
+    return Event("resync", {"reason": "history_gap", "last_event_id": newest}, newest)

@@ -1,8 +1,11 @@
 """Credentials a test makes itself: forged and expired bearer tokens, forged cookies."""
 
 import time
+from datetime import datetime, timedelta
 
 import jwt
+import redis as redis_py
+from bson import ObjectId
 from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 
@@ -46,3 +49,13 @@ def session_data(secret, value):
 def cookie_header(session):
     """The Cookie header a requests.Session would send (for the threaded SSE client)."""
     return {"Cookie": "; ".join(f"{c.name}={c.value}" for c in session.cookies)}
+
+
+def expire_session(server, db, session_id):
+    """Age a session of `server` past its expiry in its database, as time would. Its workers'
+    session caches copied the old expiry, so they are told to forget the session, the way they
+    hear a sign-out."""
+    db.auth_sessions.update_one({"_id": ObjectId(session_id)},
+                                {"$set": {"expires_at": datetime.utcnow() - timedelta(hours=1)}})
+    with redis_py.Redis.from_url(server.env["REDIS_URL"]) as redis:
+        redis.publish(f"{server.prefix}:hub", f"signed_out {session_id}")

@@ -38,6 +38,7 @@ FAST_SETTINGS = {
     "PRESENCE_GRACE_SECONDS": "1",
     "PRESENCE_SWEEP_SECONDS": "0.5",
     "SSE_RETRY_MS": "500",
+    "SSE_RETRY_JITTER_MS": "0",
     "RATE_LIMIT_SEND": "10000 per minute",
     "RATE_LIMIT_TYPING": "10000 per minute",
     "RATE_LIMIT_SIGN_IN": "10000 per minute",
