@@ -98,13 +98,18 @@ def make_config(redis_url, tmp_path, **overrides):
 
 @pytest.fixture
 def app(redis_url, tmp_path, request):
-    """The app, with any settings from the test's `@pytest.mark.settings(NAME=value)`."""
+    """The app, with any settings from the test's `@pytest.mark.settings(NAME=value)`; marked
+    `over_the_wire`, it reaches MongoDB through pymongo (MONGODB_URI or the wire server), so its
+    commands can be counted."""
     import mongoengine
 
     from elako import create_app
 
     marker = request.node.get_closest_marker("settings")
-    application = create_app(make_config(redis_url, tmp_path, **(marker.kwargs if marker else {})))
+    settings = dict(marker.kwargs if marker else {})
+    if request.node.get_closest_marker("over_the_wire"):
+        settings["MONGODB_URI"] = request.getfixturevalue("shared_mongo_uri")
+    application = create_app(make_config(redis_url, tmp_path, **settings))
     yield application
     redis = application.extensions["redis"]
     keys = list(redis.scan_iter(f"{application.config['REDIS_KEY_PREFIX']}:*", count=1000))

@@ -9,6 +9,7 @@ heartbeat, and one pub/sub connection per worker instead of one per client.
 
 import logging
 import re
+import socket
 
 from flask import current_app, g, jsonify, render_template, request, stream_with_context
 from flask_sse import Message as FlaskSSEMessage
@@ -106,6 +107,7 @@ class EventStreamBlueprint(ServerSentEventsBlueprint):
                 yield Comment()
             elif isinstance(event, streams.Reconnect):
                 yield Retry(event.retry_ms)
+                _close_connection_after_response()
             else:
                 yield Message(render(event) if render else event.data, type=event.type,
                               id=event.id)
@@ -137,6 +139,20 @@ class EventStreamBlueprint(ServerSentEventsBlueprint):
         response.headers["Cache-Control"] = "no-cache, no-transform"
         response.headers["X-Accel-Buffering"] = "no"  # nginx: pass events through unbuffered
         return response
+
+
+def _close_connection_after_response():
+    """Let the client's connection end with this response. gunicorn decided on keep-alive when the
+    stream began; a stopping worker must not keep idle connections that a reconnecting browser
+    would reuse (only to be turned away), nor wait for them until its graceful timeout. Shutting
+    the socket's reading side makes gunicorn's wait for a next request end at once; the response
+    itself still goes out whole."""
+    client = request.environ.get("gunicorn.socket")
+    if client is not None:
+        try:
+            client.shutdown(socket.SHUT_RD)
+        except OSError:
+            pass
 
 
 def _last_event_id():

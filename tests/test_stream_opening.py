@@ -1,0 +1,101 @@
+"""Opening event streams: live before the first byte, admitted at the rate a worker can take them,
+and spread out when they come back (after a deploy, a crash, a busy moment)."""
+
+import signal
+import threading
+import time
+
+import pytest
+import requests
+
+from tests.support.credentials import cookie_header
+
+pytestmark = pytest.mark.e2e
+
+
+def test_a_stream_whose_headers_arrived_misses_nothing_sent_after_them(server, pair, sse):
+    """What an integration does: open the stream, wait for the headers, act. 200 times."""
+    customer, store, conversation_id = pair
+    for attempt in range(200):
+        stream = sse(store.events_url(), headers=store.headers)
+        assert stream.status == 200
+        sent = customer.send(conversation_id, f"Attempt {attempt}")
+        received = stream.wait_for("message", timeout=5)
+        assert received.json["message"]["id"] == sent["id"]
+        stream.close()
+
+
+def test_the_page_stream_is_live_before_its_first_byte_too(server, pair, sse):
+    customer, store, conversation_id = pair
+    headers = cookie_header(store.browser())
+    for attempt in range(20):
+        stream = sse(server.url + "/events", headers=headers)
+        sent = customer.send(conversation_id, f"Page attempt {attempt}")
+        assert sent["id"] in stream.wait_for("message", timeout=5).data
+        stream.close()
+
+
+def test_each_stream_gets_its_own_reconnect_delay_within_the_configured_spread(live_server, sse):
+    server = live_server(SSE_RETRY_MS="1000", SSE_RETRY_JITTER_MS="9000")
+    store = server.register("store", "Tindahan ni Aling Rosa")
+    delays = []
+    for _ in range(12):
+        stream = sse(store.events_url(), headers=store.headers)
+        stream.wait_for_comments(1)
+        delays.append(stream.retry)
+        stream.close()
+    assert all(1000 <= delay <= 10000 for delay in delays)
+    assert len(set(delays)) > 1  # spread, not one value for everybody
+
+
+def test_opens_beyond_what_the_worker_admits_get_503_with_a_spread_retry_after(live_server):
+    # One open at a time and nobody may wait: of many opens at once, some must be turned away.
+    server = live_server(STREAM_OPEN_CONCURRENCY="1", STREAM_OPEN_QUEUE="0",
+                         SSE_RETRY_MS="1000", SSE_RETRY_JITTER_MS="4000",
+                         MAX_STREAMS_PER_USER="100")
+    store = server.register("store", "Busy Store")
+    answers = []
+
+    def open_stream():
+        try:
+            with requests.get(store.events_url(), headers=store.headers, stream=True,
+                              timeout=10) as response:
+                answers.append((response.status_code, response.headers.get("Retry-After"),
+                                response.headers.get("Content-Type", "")))
+        except requests.RequestException as exc:
+            answers.append((None, str(exc), ""))
+
+    openers = [threading.Thread(target=open_stream) for _ in range(40)]
+    for opener in openers:
+        opener.start()
+    for opener in openers:
+        opener.join()
+    statuses = [status for status, *_ in answers]
+    assert set(statuses) <= {200, 503}, answers
+    assert statuses.count(200) >= 1 and statuses.count(503) >= 1
+    for status, retry_after, content_type in answers:
+        if status == 503:
+            assert 1 <= int(retry_after) <= 5 and content_type.startswith("application/json")
+
+
+def test_a_stopping_worker_sends_its_streams_away_with_spread_reconnect_delays(live_server, sse):
+    server = live_server(SSE_RETRY_MS="1000", SSE_RETRY_JITTER_MS="9000", GRACEFUL_TIMEOUT="20")
+    store = server.register("store", "Tindahan ni Aling Rosa")
+    streams = [sse(store.events_url(), headers=store.headers) for _ in range(8)]
+    for stream in streams:
+        stream.wait_for_comments(1)
+    first_retry = [stream.retry for stream in streams]
+    started = time.monotonic()
+    [worker] = server.worker_pids()
+    server.process.send_signal(signal.SIGHUP)  # a rolling restart: the old worker is told to stop
+    for stream in streams:
+        stream.wait_closed(timeout=10)
+    # Ended on purpose, well before the graceful timeout, each with a delay of its own.
+    assert time.monotonic() - started < 10
+    final = [stream.retry for stream in streams]
+    assert all(1000 <= delay <= 10000 for delay in final)
+    assert final != first_retry and len(set(final)) > 1
+    deadline = time.monotonic() + 20
+    while worker in server.worker_pids() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert worker not in server.worker_pids()
