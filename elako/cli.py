@@ -1,4 +1,4 @@
-"""`flask --app app seed-demo` and `flask --app app rotate-message-keys`."""
+"""`flask --app app seed-demo`, `check-indexes` and `rotate-message-keys`."""
 
 import click
 from mongoengine.errors import NotUniqueError
@@ -48,6 +48,24 @@ def init_app(app):
             click.echo("\nNote: MONGODB_URI is unset, so these accounts went into this command's "
                        "own in-memory database and are gone now. `make run` seeds them into the "
                        "server's memory itself (SEED_DEMO=1); with MongoDB, run this command.")
+
+    @app.cli.command("check-indexes")
+    def check_indexes():
+        """Explain every hot-path query on MongoDB (MONGODB_URI); fail on a collection scan."""
+        if not app.config.get("MONGODB_URI"):
+            raise click.ClickException(
+                "check-indexes asks a real MongoDB for its query plans: set MONGODB_URI "
+                "(mongomock has no indexes and cannot explain)")
+        from . import indexes
+
+        results = indexes.check()
+        for name, stages, verdict in results:
+            click.echo(f"{verdict:16} {name}: {' <- '.join(stages)}")
+        scans = [name for name, _, verdict in results if verdict == "collection scan"]
+        if scans:
+            raise click.ClickException(f"{len(scans)} hot quer{'y scans' if len(scans) == 1 else 'ies scan'} "
+                                       f"a whole collection: {', '.join(scans)}")
+        click.echo(f"all {len(results)} hot-path queries use an index")
 
     @app.cli.command("rotate-message-keys")
     def rotate_message_keys():
