@@ -59,9 +59,12 @@ def test_mongodb_gone_before_storing_then_the_retry_stores_and_announces(
         app, redis, chat, monkeypatch):
     customer, store, cid = chat
     fail_once(monkeypatch, messages, "_store", pymongo.errors.AutoReconnect("primary stepped down"))
+    # ... and still gone when the send tries to take back what it counted.
+    fail_once(monkeypatch, messages, "_uncount", pymongo.errors.AutoReconnect("no primary"))
     assert send(customer, cid, "Pabili po", "q2").status_code == 503
     # Counted and previewed in the write that numbered it; the message itself is owed.
     assert customer.api.get(f"/api/conversations/{cid}/messages").json["items"] == []
+    assert store.api.get(f"/api/conversations/{cid}").json["unread"] == 1
     retry = send(customer, cid, "Pabili po", "q2")
     assert retry.status_code == 200
     view = store.api.get(f"/api/conversations/{cid}").json
@@ -84,3 +87,14 @@ def test_a_retry_older_than_the_conversation_remembers_is_still_one_message(
     view = store.api.get(f"/api/conversations/{cid}").json
     assert view["unread"] == 3 and view["last_message"]["preview"] == "Salamat po"
     assert len(events(app, redis, store.id)) == 3
+
+
+def test_a_failed_store_takes_its_count_back_when_mongodb_answers_again(app, redis, chat, monkeypatch):
+    customer, store, cid = chat
+    customer.send(cid, "Magandang umaga po")
+    fail_once(monkeypatch, messages, "_store", pymongo.errors.AutoReconnect("primary stepped down"))
+    response = customer.api.post(f"/api/conversations/{cid}/messages", json={"body": "Pabili po"})
+    assert response.status_code == 503
+    view = store.api.get(f"/api/conversations/{cid}").json
+    assert view["unread"] == 1 and view["last_message"]["preview"] == "Magandang umaga po"
+    assert len(events(app, redis, store.id)) == 1

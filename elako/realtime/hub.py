@@ -142,6 +142,9 @@ class LiveHub:
                 del self._subscriptions[channel]
                 self._queue_change(channel)
 
+    def has_subscribers(self, channel):
+        return bool(self._subscriptions.get(channel))
+
     def channel_count(self):
         return len(self._subscriptions)
 

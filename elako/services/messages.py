@@ -5,12 +5,12 @@ participants. Messages are numbered per conversation (`seq`), which orders histo
 cursor and lets receipts say "read up to N".
 """
 
+import logging
 from datetime import timedelta
 
 from bson import ObjectId
 from flask import current_app
 from mongoengine.errors import NotUniqueError
-from mongoengine.queryset.visitor import Q
 
 from .. import realtime
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound, TooLarge
@@ -18,6 +18,8 @@ from ..models import MESSAGE_TYPES, Conversation, LastMessage, Message, utcnow
 from . import inputs, ratelimit
 from .conversations import NOT_FOUND, conversation_for
 from .payloads import conversation_payload, iso, message_payload
+
+log = logging.getLogger(__name__)
 
 BLOCKED = "You can't send messages in this conversation."
 
@@ -82,6 +84,9 @@ def send_message(user, conversation_id, data):
             raise Conflict("This client_id was already used for another conversation.",
                            field="client_id") from None
         return existing, False
+    except Exception:
+        _uncount_if_possible(message, conversation)
+        raise
     _announce(message, conversation)
     return message, True
 
@@ -126,6 +131,16 @@ def _uncount(message, conversation):
         set__last_message=snapshot)
 
 
+def _uncount_if_possible(message, conversation):
+    """Storing failed (MongoDB gone for a moment): take the count back if MongoDB answers again,
+    so the conversation does not count a message it lacks. If it does not, a retry with the same
+    client_id finds the message recorded and stores it (`_retried`)."""
+    try:
+        _uncount(message, conversation)
+    except Exception as exc:
+        log.warning("could not take back the count of unsaved message %s: %s", message.id, exc)
+
+
 def _retried(user, message):
     """The send was refused by `_record`: not a participant (404), blocked (403), or a retry of a
     message already recorded. A retry gets the first message, stored and announced now if the
@@ -142,12 +157,18 @@ def _retried(user, message):
         # Counted and previewed, but storing it failed: store it now, under the id the preview
         # shows, with a number of its own (numbers only need to grow).
         message.id = recorded.message_id
-        seq = Conversation.objects(id=conversation.id).modify(new=True, inc__last_seq=1).last_seq
+        before = Conversation.objects(id=conversation.id).modify(inc__last_seq=1)
+        preview = before.last_message
+        if preview and preview.seq is None and preview.message_id != message.id:
+            # A preview without a number is the newest message's; it is no longer: number it.
+            Conversation.objects(id=conversation.id,
+                                 last_message__message_id=preview.message_id).update_one(
+                set__last_message__seq=before.last_seq)
         try:
-            _store(message, conversation, seq)
+            _store(message, before, before.last_seq + 1)
         except NotUniqueError:  # a concurrent retry stored it first
             return Message.objects.get(dedupe_key=message.dedupe_key)
-        _announce(message, conversation)
+        _announce(message, Conversation.objects.get(id=conversation.id))
         return message
     if not _announced(existing):
         _announce(existing, conversation)

@@ -33,9 +33,9 @@ from contextlib import contextmanager
 import gevent.lock
 from flask import current_app
 
-from ..errors import RateLimited, Unavailable
+from ..errors import RateLimited, Unauthorized, Unavailable
 from ..models import utcnow
-from ..realtime import get_bus, get_hub
+from ..realtime import get_bus, get_hub, session_cache
 from ..realtime.bus import Event, HistoryGap, parse_id
 from ..realtime.hub import CATCH_UP, SHUTDOWN
 from . import accounts, messages, presence
@@ -124,7 +124,14 @@ class EventStream:
                               code="too_many_streams",
                               retry_after=max(1, round(current_app.config["PRESENCE_TTL_SECONDS"])))
         try:
-            self.subscription = self.hub.subscribe(self.bus.channel(user.id))
+            channel = self.bus.channel(user.id)
+            # Another stream of the user on this worker is (or will be) live and marks what
+            # reaches the user; it also marks what waited, so this one need not read for it again.
+            self.first_here = not self.hub.has_subscribers(channel)
+            self.subscription = self.hub.subscribe(channel)
+            if session_cache().signed_out(self.session_id):
+                # Signed out after the authentication, before the subscription could hear it.
+                raise Unauthorized("This session was signed out.", code="token_revoked")
             valid = last_event_id is not None and parse_id(last_event_id) is not None
             newest, resumable = self.bus.position(user.id, last_event_id if valid else None)
         except BaseException:
@@ -150,8 +157,9 @@ class EventStream:
             yield from self.opening
             if self.replaying:
                 yield from self._stored()
-            self.undelivered = []
-            messages.mark_delivered(self.user)  # what was replayed, and whatever else waited
+            if self.first_here:
+                self.undelivered = []
+                messages.mark_delivered(self.user)  # what was replayed, and whatever else waited
             yield from self._live()
         finally:
             self.close()
