@@ -78,6 +78,11 @@ class Config:
     # this long without a new one. A client whose last event id is gone is told to resync.
     EVENT_STREAM_MAXLEN = _int("EVENT_STREAM_MAXLEN", 1000)
     EVENT_STREAM_TTL_SECONDS = _int("EVENT_STREAM_TTL_SECONDS", 7 * 24 * 3600)
+    # ... and at most this many bytes (1,000 long messages must not make a replay of megabytes).
+    EVENT_STREAM_MAX_BYTES = _int("EVENT_STREAM_MAX_BYTES", 2 * 1024 * 1024)
+    # One replay (or catch-up) sends at most this much stored data; a client further behind gets
+    # a `resync` and reloads its state instead.
+    STREAM_REPLAY_MAX_BYTES = _int("STREAM_REPLAY_MAX_BYTES", 1024 * 1024)
     # Comment lines on idle streams: home routers and mobile carriers cut idle connections, and a
     # dead client is only noticed when we write to it.
     SSE_HEARTBEAT_SECONDS = float(os.environ.get("SSE_HEARTBEAT_SECONDS", 15))
@@ -130,6 +135,8 @@ class Config:
     RATE_LIMIT_SIGN_UP = os.environ.get("RATE_LIMIT_SIGN_UP", "10 per hour")
     # Archiving and blocking, per user: each change is an event in someone's stream.
     RATE_LIMIT_CHANGES = os.environ.get("RATE_LIMIT_CHANGES", "30 per minute")
+    # Event streams (and long polls) one account may open: a reconnect loop must not tax others.
+    RATE_LIMIT_STREAM_OPEN = os.environ.get("RATE_LIMIT_STREAM_OPEN", "120 per minute")
 
     # Largest request body accepted (413 beyond it).
     MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 64 * 1024)

@@ -17,7 +17,7 @@ def init_app(app):
     cfg = app.config
     app.extensions["bus"] = EventBus(
         get_redis(app), prefix=cfg["REDIS_KEY_PREFIX"], maxlen=cfg["EVENT_STREAM_MAXLEN"],
-        ttl_seconds=cfg["EVENT_STREAM_TTL_SECONDS"])
+        ttl_seconds=cfg["EVENT_STREAM_TTL_SECONDS"], max_bytes=cfg["EVENT_STREAM_MAX_BYTES"])
 
     def listening():
         hub = app.extensions.get("hub")

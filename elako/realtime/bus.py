@@ -27,9 +27,27 @@ from .. import crypto
 from ..extensions import run_pipeline, script_sha
 
 # Append + cap + keep-alive + announce, atomically, so a listener never sees an id that XRANGE
-# cannot find, and the stream never grows past its cap.
+# cannot find, and the stream never grows past its caps: ARGV[1] entries and ARGV[7] bytes of
+# stored data (KEYS[2] keeps the running total; the newest entry always stays).
 PUBLISH_SCRIPT = """
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'type', ARGV[3], 'data', ARGV[6])
+local id = redis.call('XADD', KEYS[1], '*', 'type', ARGV[3], 'data', ARGV[6])
+local total = redis.call('INCRBY', KEYS[2], string.len(ARGV[6]))
+local excess = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[1])
+while excess > 0 or total > tonumber(ARGV[7]) do
+  local oldest = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', math.max(excess, 1) + 1)
+  if #oldest < 2 then break end
+  local keep = oldest[#oldest][1]
+  for i = 1, #oldest - 1 do
+    local fields = oldest[i][2]
+    for j = 1, #fields, 2 do
+      if fields[j] == 'data' then total = total - string.len(fields[j + 1]) end
+    end
+    excess = excess - 1
+    if excess <= 0 and total <= tonumber(ARGV[7]) then keep = oldest[i + 1][1] break end
+  end
+  redis.call('XTRIM', KEYS[1], 'MINID', keep)
+end
+redis.call('SET', KEYS[2], total, 'EX', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('PUBLISH', ARGV[5], id .. ' ' .. ARGV[3] .. ' ' .. ARGV[4])
 return id
@@ -55,6 +73,7 @@ class Event:
     type: str
     data: dict
     id: str | None = None  # None for ephemeral events
+    size: int = 0  # bytes it takes in the user's Redis stream (0 for ephemeral events)
 
     @classmethod
     def from_announcement(cls, text):
@@ -79,15 +98,21 @@ def parse_id(event_id):
 
 
 class EventBus:
-    def __init__(self, redis, prefix="elako", maxlen=1000, ttl_seconds=7 * 86400):
+    def __init__(self, redis, prefix="elako", maxlen=1000, ttl_seconds=7 * 86400,
+                 max_bytes=2 * 1024 * 1024):
         self.redis = redis
         self.prefix = prefix
         self.maxlen = maxlen
         self.ttl_seconds = ttl_seconds
+        self.max_bytes = max_bytes
         self._announce = redis.register_script(ANNOUNCE_SCRIPT)
 
     def stream_key(self, user_id):
         return f"{self.prefix}:{{{user_id}}}:events"
+
+    def _bytes_key(self, user_id):
+        """The running size of the stored data of the user's stream (for its byte cap)."""
+        return f"{self.prefix}:{{{user_id}}}:events:bytes"
 
     def channel(self, user_id):
         return f"{self.prefix}:{{{user_id}}}:live"
@@ -101,12 +126,12 @@ class EventBus:
         calls = []
         for user_id, event_type, data in events:
             text = dumps(data)
-            calls.append({"keys": [self.stream_key(user_id)],
+            calls.append({"keys": [self.stream_key(user_id), self._bytes_key(user_id)],
                           "args": [self.maxlen, self.ttl_seconds, event_type, text,
-                                   self.channel(user_id), crypto.encrypt(text)]})
+                                   self.channel(user_id), crypto.encrypt(text), self.max_bytes]})
         def fill(pipe):
             for call in calls:
-                pipe.evalsha(PUBLISH_SHA, 1, *call["keys"], *call["args"])
+                pipe.evalsha(PUBLISH_SHA, 2, *call["keys"], *call["args"])
 
         return run_pipeline(self.redis, fill, [PUBLISH_SCRIPT])
 
@@ -159,7 +184,7 @@ class EventBus:
             if cursor != NO_EVENTS and (not oldest or parse_id(oldest[0][0]) > parse_id(cursor)):
                 raise HistoryGap(f"events after {cursor} are no longer kept")
             for entry_id, fields in entries:
-                yield Event(fields["type"], _load(fields["data"]), entry_id)
+                yield Event(fields["type"], _load(fields["data"]), entry_id, len(fields["data"]))
             if len(entries) < page_size:
                 return
             cursor = entries[-1][0]
@@ -170,7 +195,7 @@ class EventBus:
         For erasing text that must not outlive its deletion; scans each whole stream (at most
         EVENT_STREAM_MAXLEN entries). A client whose Last-Event-ID was scrubbed gets a resync."""
         for user_id in user_ids:
-            doomed = []
+            doomed, size = [], 0
             for entry_id, fields in self._entries(user_id, "-", 500):
                 try:
                     data = _load(fields["data"])
@@ -178,8 +203,12 @@ class EventBus:
                     continue  # unreadable by anyone with the current keys
                 if carries(fields["type"], data):
                     doomed.append(entry_id)
+                    size += len(fields["data"].encode())
             if doomed:
-                self.redis.xdel(self.stream_key(user_id), *doomed)
+                pipe = self.redis.pipeline(transaction=False)
+                pipe.xdel(self.stream_key(user_id), *doomed)
+                pipe.decrby(self._bytes_key(user_id), size)
+                pipe.execute()
 
     def _entries(self, user_id, start, page_size):
         key = self.stream_key(user_id)

@@ -22,6 +22,7 @@ MESSAGES = {
     "sign_in": "Too many sign-in attempts. Wait a few minutes and try again.",
     "sign_up": "Too many new accounts from here. Try again later.",
     "changes": "Too many changes to your conversations. Wait a moment and try again.",
+    "stream_open": "This account reconnects too often. Wait a moment and try again.",
 }
 
 

@@ -38,7 +38,7 @@ from ..models import utcnow
 from ..realtime import get_bus, get_hub, session_cache
 from ..realtime.bus import Event, HistoryGap, parse_id
 from ..realtime.hub import CATCH_UP, SHUTDOWN
-from . import accounts, messages, presence
+from . import accounts, messages, presence, ratelimit
 
 KEEPALIVE = Event("keepalive", {})
 SESSION_RECHECK_SECONDS = 60
@@ -117,6 +117,8 @@ class EventStream:
         self.bus, self.hub = get_bus(), get_hub()
         self.subscription = None
         self.undelivered = []  # messages sent to the user, not yet marked delivered
+        self.connection_id = None
+        ratelimit.hit("stream_open", user.id)
         self.connection_id = presence.open_connection(
             user, current_app.config["MAX_STREAMS_PER_USER"])
         if self.connection_id is None:
@@ -208,9 +210,14 @@ class EventStream:
 
     def _stored(self, limit=None):
         """Stored events after the cursor (at most `limit`), each followed by moving the cursor;
-        where they cannot be read, a resync to the newest instead."""
+        where they cannot be read, or are more than STREAM_REPLAY_MAX_BYTES, a resync to the
+        newest instead: past that, reloading the page's state costs less than the events."""
+        budget = current_app.config["STREAM_REPLAY_MAX_BYTES"]
         try:
             for count, event in enumerate(self.bus.read_after(self.user.id, self.cursor), 1):
+                budget -= event.size
+                if budget < 0:
+                    raise HistoryGap("more to replay than one replay sends")
                 yield event
                 self._sent(event)
                 if count == limit:

@@ -43,6 +43,7 @@ FAST_SETTINGS = {
     "RATE_LIMIT_TYPING": "10000 per minute",
     "RATE_LIMIT_SIGN_IN": "10000 per minute",
     "RATE_LIMIT_SIGN_UP": "10000 per minute",
+    "RATE_LIMIT_STREAM_OPEN": "10000 per minute",
 }
 
 
