@@ -43,6 +43,9 @@ from . import accounts, messages, presence, ratelimit
 KEEPALIVE = Event("keepalive", {})
 SESSION_RECHECK_SECONDS = 60
 BUSY = "This server is busy. Your connection will be retried in a moment."
+# Messages a stream sent are marked delivered when it has nothing more to send right now, or
+# after this many in an unbroken burst.
+DELIVERED_BATCH = 100
 # Events one long poll answers with at most; the next poll carries on from the last one.
 POLL_LIMIT = 200
 
@@ -171,7 +174,8 @@ class EventStream:
         next_beat = time.monotonic() + heartbeat
         next_session_check = time.monotonic() + SESSION_RECHECK_SECONDS
         while True:
-            if self.undelivered and self.subscription.idle():
+            if self.undelivered and (self.subscription.idle()
+                                     or len(self.undelivered) >= DELIVERED_BATCH):
                 self._mark_delivered()
             wake = min(next_beat, self.deadline)
             item = self.subscription.get(timeout=max(0, wake - time.monotonic()))
