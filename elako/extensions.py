@@ -56,6 +56,9 @@ def connect_mongo(app):
         return
     import mongomock
 
+    from . import mockstore
+
+    mockstore.install()
     log.warning("MONGODB_URI is unset: using mongomock. Data lives in this process's memory and "
                 "is lost when it exits; run a single worker process.")
     mongoengine.connect(db=db, host="mongodb://localhost", mongo_client_class=mongomock.MongoClient,

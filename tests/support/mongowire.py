@@ -32,6 +32,8 @@ from bson.int64 import Int64
 from mongomock import CollectionInvalid, OperationFailure, WriteError
 from mongomock.filtering import filter_applies
 
+from elako import mockstore
+
 OP_REPLY, OP_QUERY, OP_MSG = 1, 2004, 2013
 CHECKSUM_PRESENT, MORE_TO_COME = 1 << 0, 1 << 1
 HEADER = struct.Struct("<iiii")
@@ -415,6 +417,7 @@ class MongoWireServer(socketserver.ThreadingTCPServer):
 
     def __init__(self, host="127.0.0.1", port=0):
         super().__init__((host, port), ConnectionHandler)
+        mockstore.install()  # the same shortcuts as the app's own in-memory store
         self.client = mongomock.MongoClient()
         self.lock = threading.Lock()  # mongomock is not thread-safe
         self.connection_ids = itertools.count(1)
