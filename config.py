@@ -127,6 +127,10 @@ class Config:
     SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
     # Number of reverse proxies in front of the app whose X-Forwarded-* headers we trust.
     PROXY_FIX_HOPS = _int("PROXY_FIX_HOPS", 0)
+    # Web origins (https://shop.example) whose browser code may call /api/* with a bearer token,
+    # comma-separated. Empty: none, and no CORS header is ever sent.
+    CORS_ORIGINS = [origin.strip() for origin in os.environ.get("CORS_ORIGINS", "").split(",")
+                    if origin.strip()]
 
     # Rate limits, in the `limits` notation ("N per minute"); shared by all workers through Redis.
     RATE_LIMIT_SEND = os.environ.get("RATE_LIMIT_SEND", "30 per minute")

@@ -1,6 +1,7 @@
 """Errors the service layer raises, and the one place that turns any error into a response.
 
-The API answers `{"error": {"code", "message"}}`; pages get a readable page; an htmx request gets a
+The API answers `{"error": {"code", "message"}}`, with `field` and `details` (one
+`{"field", "message"}` per invalid field) for invalid input; pages get a readable page; an htmx request gets a
 small fragment that htmx swaps into the page's error slot (the request's `X-Error-Target` header, or
 `#flash`). Nothing leaks a stack trace, and bad input is never a 500.
 """
@@ -20,11 +21,13 @@ class ServiceError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message, *, code=None, field=None, retry_after=None):
+    def __init__(self, message, *, code=None, field=None, details=None, retry_after=None):
         super().__init__(message)
         self.message = message
         self.code = code or self.code
         self.field = field
+        # Every error about a field lists it in `details`, as schema validation does.
+        self.details = details or ([{"field": field, "message": message}] if field else None)
         self.retry_after = retry_after
 
 
@@ -71,12 +74,14 @@ def wants_json():
     return best == "application/json" and not request.headers.get("HX-Request")
 
 
-def error_response(status, code, message, *, field=None, retry_after=None):
+def error_response(status, code, message, *, field=None, details=None, retry_after=None):
     """The response for an error, in the form this client reads."""
     if wants_json():
         error = {"code": code, "message": message}
         if field:
             error["field"] = field
+        if details:
+            error["details"] = details
         response = jsonify(error=error)
     elif request.headers.get("HX-Request"):
         # htmx swaps this into the page's error slot (htmx-config in base.html swaps 4xx answers).
@@ -110,7 +115,7 @@ def init_app(app):
     @app.errorhandler(ServiceError)
     def handle_service_error(exc):
         return error_response(exc.status, exc.code, exc.message, field=exc.field,
-                              retry_after=exc.retry_after)
+                              details=exc.details, retry_after=exc.retry_after)
 
     @app.errorhandler(CSRFError)
     def handle_csrf_error(exc):

@@ -10,6 +10,7 @@ HTTPS; HTTPS answers also carry Strict-Transport-Security. docs/security.md has 
 
 from flask import g, has_request_context, request
 from flask.sessions import SecureCookieSessionInterface
+from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 CONTENT_SECURITY_POLICY = "; ".join([
@@ -38,7 +39,23 @@ class SessionInterface(SecureCookieSessionInterface):
         return secure or (has_request_context() and request.is_secure)
 
 
+# What browser code on CORS_ORIGINS may do with /api/*: bearer tokens in a header, never cookies
+# (so no credentials), and resuming the event stream where it left off.
+CORS_METHODS = ["GET", "POST", "PATCH", "DELETE"]
+CORS_HEADERS = ["Authorization", "Content-Type", "Last-Event-ID"]
+CORS_EXPOSED = ["Retry-After", "WWW-Authenticate"]
+
+
+def allow_cross_origin_api(app):
+    """CORS for /api/* from CORS_ORIGINS only; pages, forms and cookie routes never answer it."""
+    if app.config["CORS_ORIGINS"]:
+        CORS(app, resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}},
+             methods=CORS_METHODS, allow_headers=CORS_HEADERS, expose_headers=CORS_EXPOSED,
+             supports_credentials=False, max_age=600, vary_header=True)
+
+
 def init_app(app):
+    allow_cross_origin_api(app)
     if app.config["PROXY_FIX_HOPS"]:
         hops = app.config["PROXY_FIX_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)

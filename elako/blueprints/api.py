@@ -1,39 +1,29 @@
 """The JSON API for integrations (a shop's own system, a mobile app). Bearer tokens, no cookies, so
-no CSRF. Every route is a thin call into the same services the pages use."""
+no CSRF. Every route is a thin call into the same services the pages use, and declares its
+contract (elako/openapi.py): the schemas that validate its input and the answers it may give.
+"""
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, g, jsonify, render_template, request
 
-from ..errors import Forbidden, InvalidInput, ServiceError, UnsupportedMediaType
+from .. import openapi
+from ..errors import Forbidden
 from ..identity import load_from_bearer
-from ..services import accounts, conversations, inputs, messages, presence, typing
+from ..openapi import contract
+from ..schemas import requests as schemas
+from ..schemas import responses as answers
+from ..services import accounts, conversations, messages, presence, typing
 from ..services.payloads import conversation_payload, iso, message_payload, user_payload
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
-PUBLIC_ENDPOINTS = {"api.register", "api.token"}
+PUBLIC_ENDPOINTS = {"api.register", "api.token", "api.openapi_document", "api.reference"}
 
 
 @bp.before_request
 def authenticate():
-    if request.endpoint not in PUBLIC_ENDPOINTS:
+    # A CORS preflight carries no token; Flask answers it without running a view.
+    if request.endpoint not in PUBLIC_ENDPOINTS and request.method != "OPTIONS":
         load_from_bearer()
-
-
-def json_body(*, required=True):
-    """The request's JSON object; clear errors for a wrong content type or malformed JSON."""
-    if not request.get_data(cache=True) and not required:
-        return {}
-    if not request.is_json:
-        raise UnsupportedMediaType("Send a JSON body with 'Content-Type: application/json'.")
-    try:
-        data = request.get_json(silent=True)
-    except RecursionError:  # thousands of nested brackets
-        data = None
-    if data is None:
-        raise ServiceError("The request body is not valid JSON.", code="malformed_json")
-    if not isinstance(data, dict):
-        raise InvalidInput("The JSON body must be an object.")
-    return data
 
 
 def client_ip():
@@ -46,66 +36,94 @@ def _own(user_id):
         raise Forbidden("You can only read your own data.")
 
 
+# -- the contract ----------------------------------------------------------------------------------
+
+@bp.get("/openapi.json")
+@contract({200: None}, public=True, tag="reference")
+def openapi_document():
+    """This document"""
+    return jsonify(openapi.document())
+
+
+@bp.get("/docs")
+@contract({200: None}, public=True, tag="reference")
+def reference():
+    """This document as a page to read"""
+    return render_template("api_docs.html", doc=openapi.document(), type_label=openapi.type_label,
+                           code_spans=openapi.code_spans)
+
+
 # -- accounts --------------------------------------------------------------------------------------
 
 @bp.post("/auth/register")
+@contract({201: answers.User}, 409, 429, json=schemas.Registration, public=True, tag="accounts")
 def register():
-    user = accounts.register(json_body(), client_ip=client_ip())
+    """Create an account"""
+    user = accounts.register(request.context.json, client_ip=client_ip())
     return jsonify(user_payload(user)), 201
 
 
 @bp.post("/auth/token")
+@contract({200: answers.Token}, 429, json=schemas.Credentials, public=True, tag="accounts")
 def token():
-    user = accounts.authenticate(json_body(), client_ip=client_ip())
+    """Sign in: an access token for an email and password"""
+    user = accounts.authenticate(request.context.json, client_ip=client_ip())
     return jsonify(accounts.issue_token(user))
 
 
 @bp.delete("/auth/token")
+@contract({204: None}, tag="accounts")
 def revoke_token():
+    """Sign out: the token and its open streams stop at once"""
     accounts.end_session(g.auth_session.id)
     return "", 204
 
 
 @bp.get("/me")
+@contract({200: answers.Me}, tag="accounts")
 def me():
+    """Your own account"""
     return jsonify({**user_payload(g.user), "email": g.user.email, "timezone": g.user.timezone})
 
 
 @bp.get("/stores")
+@contract({200: answers.Stores}, query=schemas.StoreSearch, tag="accounts")
 def stores():
-    return jsonify(items=[user_payload(s) for s in accounts.list_stores(request.args.get("q"))])
+    """The store directory, by name"""
+    found = accounts.list_stores(request.context.query.q)
+    return jsonify(items=[user_payload(store) for store in found])
 
 
 # -- conversations ---------------------------------------------------------------------------------
 
 @bp.post("/conversations")
+@contract({200: answers.Conversation, 201: answers.Conversation}, 404,
+          json=schemas.NewConversation, tag="conversations")
 def open_conversation():
-    data = json_body()
-    key = "store_id" if g.user.role == "customer" else "customer_id"
-    if not data.get(key):
-        raise InvalidInput(f"Send the {key} of the {key[:-3]} to talk to.", field=key)
-    conversation, created = conversations.open_conversation(g.user, data[key])
+    """Open the conversation with a store (or customer): 201 when created, 200 when it existed"""
+    counterpart = request.context.json.counterpart_for(g.user.role)
+    conversation, created = conversations.open_conversation(g.user, counterpart)
     return jsonify(conversation_payload(conversation, g.user.id)), 201 if created else 200
 
 
 @bp.get("/users/<user_id>/conversations")
+@contract({200: answers.ConversationPage}, 403, query=schemas.ConversationQuery,
+          tag="conversations")
 def list_conversations(user_id):
+    """Your inbox, newest activity first, a page at a time"""
     _own(user_id)
-    args = request.args
+    query = request.context.query
     page, next_before = conversations.list_conversations(
-        g.user, archived=args.get("archived") == "true", unread_only=args.get("unread") == "true",
-        search=args.get("q"), before=args.get("before"),
-        limit=_limit(args.get("limit"), default=50))
+        g.user, archived=query.archived, unread_only=query.unread, search=query.q,
+        before=query.before, limit=query.limit)
     return jsonify(items=[conversation_payload(c, g.user.id) for c in page],
                    next_before=next_before)
 
 
-def _limit(value, *, default):
-    return inputs.integer(value, "limit", label="limit", minimum=1, maximum=100, default=default)
-
-
 @bp.get("/conversations/<conversation_id>")
+@contract({200: answers.Conversation}, 404, tag="conversations")
 def get_conversation(conversation_id):
+    """One conversation, with the other party's presence"""
     conversation = conversations.conversation_for(g.user, conversation_id)
     other = str(conversation.other_party(g.user.id))
     payload = conversation_payload(conversation, g.user.id)
@@ -115,25 +133,33 @@ def get_conversation(conversation_id):
 
 
 @bp.post("/conversations/<conversation_id>/archive")
+@contract({200: answers.Conversation}, 404, 429, tag="conversations")
 def archive(conversation_id):
+    """Archive: out of your inbox until a new message"""
     conversation = conversations.set_archived(g.user, conversation_id, True)
     return jsonify(conversation_payload(conversation, g.user.id))
 
 
 @bp.delete("/conversations/<conversation_id>/archive")
+@contract({200: answers.Conversation}, 404, 429, tag="conversations")
 def unarchive(conversation_id):
+    """Back into your inbox"""
     conversation = conversations.set_archived(g.user, conversation_id, False)
     return jsonify(conversation_payload(conversation, g.user.id))
 
 
 @bp.post("/conversations/<conversation_id>/block")
+@contract({200: answers.Conversation}, 404, 429, tag="conversations")
 def block(conversation_id):
+    """Block the other party: nobody sends or types, no presence"""
     conversation = conversations.set_blocked(g.user, conversation_id, True)
     return jsonify(conversation_payload(conversation, g.user.id))
 
 
 @bp.delete("/conversations/<conversation_id>/block")
+@contract({200: answers.Conversation}, 404, 429, tag="conversations")
 def unblock(conversation_id):
+    """Unblock"""
     conversation = conversations.set_blocked(g.user, conversation_id, False)
     return jsonify(conversation_payload(conversation, g.user.id))
 
@@ -141,38 +167,51 @@ def unblock(conversation_id):
 # -- messages --------------------------------------------------------------------------------------
 
 @bp.get("/conversations/<conversation_id>/messages")
+@contract({200: answers.MessagePage}, 404, query=schemas.HistoryQuery, tag="messages")
 def list_messages(conversation_id):
-    page, next_before = messages.list_messages(
-        g.user, conversation_id, before=request.args.get("before"),
-        limit=request.args.get("limit"))
+    """History, a page at a time by cursor, oldest to newest within a page"""
+    query = request.context.query
+    page, next_before = messages.list_messages(g.user, conversation_id, before=query.before,
+                                               limit=query.limit)
     return jsonify(items=[message_payload(m) for m in page], next_before=next_before)
 
 
 @bp.post("/conversations/<conversation_id>/messages")
+@contract({200: answers.Message, 201: answers.Message}, 403, 404, 409, 429,
+          json=schemas.NewMessage, tag="messages")
 def send_message(conversation_id):
-    message, created = messages.send_message(g.user, conversation_id, json_body())
+    """Send a message: 201, or 200 with the first message for a client_id already used"""
+    message, created = messages.send_message(g.user, conversation_id, request.context.json)
     return jsonify(message_payload(message)), 201 if created else 200
 
 
 @bp.patch("/conversations/<conversation_id>/read")
+@contract({200: answers.ReadResult}, 404, json=schemas.ReadReceipt, tag="messages")
 def mark_read(conversation_id):
-    data = json_body(required=False)
-    count, read_at = messages.mark_read(g.user, conversation_id, up_to_seq=data.get("up_to_seq"))
+    """Mark what you received as read, up to `up_to_seq` or all"""
+    count, read_at = messages.mark_read(g.user, conversation_id,
+                                        up_to_seq=request.context.json.up_to_seq)
     return jsonify(updated=count, read_at=iso(read_at))
 
 
 @bp.post("/conversations/<conversation_id>/typing")
+@contract({204: None}, 404, 429, json=schemas.TypingSignal, tag="messages")
 def typing_signal(conversation_id):
-    typing.signal(g.user, conversation_id, json_body().get("state"))
+    """Tell the other party you started or stopped typing"""
+    typing.signal(g.user, conversation_id, request.context.json.state)
     return "", 204
 
 
 @bp.delete("/messages/<message_id>")
+@contract({200: answers.Message}, 403, 404, tag="messages")
 def delete_message(message_id):
+    """Unsend one of your messages, within MESSAGE_DELETE_WINDOW_SECONDS"""
     return jsonify(message_payload(messages.delete_message(g.user, message_id)))
 
 
 @bp.get("/users/<user_id>/unread-count")
+@contract({200: answers.UnreadCount}, 403, tag="messages")
 def unread_count(user_id):
+    """Your unread messages, all conversations"""
     _own(user_id)
     return jsonify(count=messages.unread_total(g.user.id))

@@ -5,7 +5,6 @@ every request checks that it still exists, so signing out (deleting it) ends tha
 everywhere, including an event stream that is already open (see `end_session`).
 """
 
-import re
 from datetime import timedelta
 from zoneinfo import available_timezones
 
@@ -16,41 +15,22 @@ from mongoengine.errors import NotUniqueError
 from .. import realtime
 from ..passwords import DUMMY_HASH, hash_password, verify_password
 from ..errors import Conflict, InvalidInput, NotFound, Unauthorized
-from ..models import ROLES, AuthSession, Conversation, User, utcnow
+from ..models import AuthSession, Conversation, User, utcnow
+from ..schemas import parse
+from ..schemas.requests import Credentials, ProfileChange, Registration
 from . import inputs, ratelimit
 
-EMAIL = re.compile(r"\A[^@\s]+@[^@\s]+\.[^@\s]+\Z")
 TIMEZONES = frozenset(available_timezones())
-
-
-def _email(data):
-    email = inputs.text(data, "email", label="Email", max_length=254).lower()
-    if not EMAIL.match(email):
-        raise InvalidInput("Enter a valid email address.", field="email")
-    return email
 
 
 def register(data, *, client_ip):
     """Create a customer or store account from `data` (role, name, email, password, description)."""
     ratelimit.hit("sign_up", client_ip)
-    role = data.get("role")
-    if role not in ROLES:
-        raise InvalidInput("Role must be 'customer' or 'store'.", field="role")
-    name = inputs.text(data, "name", label="Name", max_length=80)
-    email = _email(data)
-    password = inputs.password(data)
-    minimum = current_app.config["PASSWORD_MIN_LENGTH"]
-    if password is None:
-        raise InvalidInput("Password is required." if not data.get("password") else
-                           "Password must be text.", field="password")
-    if not minimum <= len(password) <= 1024:
-        raise InvalidInput(f"Password must be at least {minimum} characters.", field="password")
-    description = ""
-    if role == "store":
-        description = inputs.text(data, "description", label="Description", max_length=280,
-                                  required=False, multiline=True)
-    user = User(role=role, name=name, email=email, password_hash=hash_password(password),
-                description=description, timezone=current_app.config["DEFAULT_TIMEZONE"])
+    form = parse(Registration, data)
+    user = User(role=form.role, name=form.name, email=form.email,
+                password_hash=hash_password(form.password),
+                description=form.description if form.role == "store" else "",
+                timezone=current_app.config["DEFAULT_TIMEZONE"])
     try:
         user.save(force_insert=True)
     except NotUniqueError:
@@ -63,13 +43,10 @@ def authenticate(data, *, client_ip):
     only failures count against the account, so signing in often never locks anyone out, while
     guessing one password from many addresses still does (the right password included, or the
     guessing would go on)."""
-    email = data.get("email") if isinstance(data.get("email"), str) else ""
-    email = email.strip().lower()
     ratelimit.hit("sign_in", "ip", client_ip)
+    credentials = parse(Credentials, data)
+    email, password = credentials.email, credentials.password
     ratelimit.check("sign_in", "email", email)
-    password = inputs.password(data)
-    if not email or password is None:
-        raise InvalidInput("Enter your email and password.")
     user = User.objects(email=email).first()
     if not verify_password(user.password_hash if user else DUMMY_HASH, password) or not user:
         ratelimit.count("sign_in", "email", email)
@@ -153,11 +130,11 @@ def token_user(token):
 
 def update_profile(user, data):
     """Change a user's display settings (name, store description, timezone)."""
-    changes = {"name": inputs.text(data, "name", label="Name", max_length=80)}
+    form = parse(ProfileChange, data)
+    changes = {"name": form.name}
     if user.is_store:
-        changes["description"] = inputs.text(data, "description", label="Description",
-                                             max_length=280, required=False, multiline=True)
-    timezone = data.get("timezone") or user.timezone
+        changes["description"] = form.description
+    timezone = form.timezone or user.timezone
     if timezone not in TIMEZONES:
         raise InvalidInput("Choose a timezone from the list.", field="timezone")
     changes["timezone"] = timezone

@@ -29,31 +29,6 @@ def search_text(value):
     return clean_text(value)[:SEARCH_MAX_LENGTH] if isinstance(value, str) else ""
 
 
-def password(data):
-    """The password in `data` if it is text that can be hashed (UTF-8), else None."""
-    value = data.get("password")
-    if not isinstance(value, str) or not value or LONE_SURROGATE.search(value):
-        return None
-    return value
-
-
-def text(data, field, *, label, max_length, required=True, multiline=False):
-    """The cleaned string at `data[field]`, or InvalidInput naming the field."""
-    value = data.get(field)
-    if value is None or value == "":
-        if required:
-            raise InvalidInput(f"{label} is required.", field=field)
-        return ""
-    if not isinstance(value, str):
-        raise InvalidInput(f"{label} must be text.", field=field)
-    value = clean_text(value, multiline=multiline)
-    if required and not value:
-        raise InvalidInput(f"{label} is required.", field=field)
-    if len(value) > max_length:
-        raise InvalidInput(f"{label} must be at most {max_length} characters.", field=field)
-    return value
-
-
 def object_id(value, what="That"):
     """An ObjectId from client input; anything else is simply not found (no 500, no leak)."""
     if isinstance(value, ObjectId):

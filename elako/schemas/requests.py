@@ -1,0 +1,164 @@
+"""What clients may send: JSON bodies and query strings. Text is cleaned as the user typed it
+(invisible control characters gone, half a UTF-16 surrogate pair replaced) before its length is
+checked, so nothing that cannot be encoded reaches MongoDB, Redis or a log."""
+
+import re
+from typing import Annotated, ClassVar, Literal
+
+from flask import current_app
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, Strict
+from pydantic_core import PydanticCustomError
+
+from ..errors import InvalidInput
+from ..models import MESSAGE_TYPES, ROLES
+from ..services.inputs import CLIENT_ID, LONE_SURROGATE, clean_text
+from . import OWN_MESSAGE
+
+EMAIL = re.compile(r"\A[^@\s]+@[^@\s]+\.[^@\s]+\Z")
+PASSWORD_MAX_LENGTH = 1024
+
+
+def _refuse(message):
+    return PydanticCustomError(OWN_MESSAGE, message)
+
+
+def _cleaner(*, multiline):
+    def clean(value):
+        return clean_text(value, multiline=multiline) if isinstance(value, str) else value
+    return BeforeValidator(clean)
+
+
+def Text(max_length, *, required=True, multiline=False):  # noqa: N802 (a type, read as one)
+    """Cleaned text of at most `max_length` characters; `required`: not blank once cleaned."""
+    # The constraints sit next to `str` so they check the text once cleaned.
+    return Annotated[Annotated[str, Field(min_length=1 if required else 0, max_length=max_length)],
+                     _cleaner(multiline=multiline)]
+
+
+def _valid_email(value):
+    if not EMAIL.match(value):
+        raise _refuse("Enter a valid email address.")
+    return value
+
+
+def _hashable(value):
+    # Taken as sent, but half a UTF-16 surrogate pair cannot be encoded, so never hashed or checked
+    # (pydantic refuses one only in some paths).
+    if LONE_SURROGATE.search(value):
+        raise _refuse("Password must be text.")
+    return value
+
+
+def _long_enough(value):
+    minimum = current_app.config["PASSWORD_MIN_LENGTH"]
+    if len(value) < minimum:
+        raise _refuse(f"Password must be at least {minimum} characters.")
+    return value
+
+
+def _none_if_empty(value):
+    return None if value == "" else value  # a form's empty field
+
+
+def _client_id(value):
+    if value is not None and not CLIENT_ID.match(value):
+        raise _refuse("client_id must be 1 to 64 letters, digits or . _ : -")
+    return value
+
+
+Email = Annotated[Text(254), AfterValidator(str.lower)]
+Password = Annotated[str, Field(min_length=1, max_length=PASSWORD_MAX_LENGTH),
+                     AfterValidator(_hashable)]
+ObjectIdText = Annotated[str, Field(description="An id this API returned (24 hex digits).")]
+Cursor = Annotated[str, Field(description="The `next_before` of the previous page.")]
+
+
+class Registration(BaseModel):
+    """A new customer or store account."""
+
+    role: Literal[ROLES] = Field(title="Role")
+    name: Text(80) = Field(title="Name")
+    email: Annotated[Email, AfterValidator(_valid_email)] = Field(
+        title="Email", json_schema_extra={"format": "email"})
+    password: Annotated[Password, AfterValidator(_long_enough)] = Field(
+        title="Password", description="At least PASSWORD_MIN_LENGTH characters (8 by default).")
+    description: Text(280, required=False, multiline=True) = Field(
+        "", title="Description", description="Stores only: a line for the store directory.")
+
+
+class ProfileChange(BaseModel):
+    """The settings page: display name, store description, timezone (checked by the service)."""
+
+    name: Text(80) = Field(title="Name")
+    description: Text(280, required=False, multiline=True) = Field("", title="Description")
+    timezone: str = Field("", title="Timezone")
+
+
+class Credentials(BaseModel):
+    """An email and password to exchange for an access token."""
+
+    blank_messages: ClassVar = {"email": "Enter your email and password.",
+                                "password": "Enter your email and password."}
+
+    email: Email = Field(title="Email")
+    password: Password = Field(title="Password")
+
+
+class NewConversation(BaseModel):
+    """Who to talk to: a customer names a store, a store names a customer."""
+
+    store_id: ObjectIdText | None = Field(None, description="A customer sends this.")
+    customer_id: ObjectIdText | None = Field(None, description="A store sends this.")
+
+    def counterpart_for(self, role):
+        """The id of the other party for a user of `role`; InvalidInput if it is missing."""
+        key = "store_id" if role == "customer" else "customer_id"
+        if not getattr(self, key):
+            raise InvalidInput(f"Send the {key} of the {key[:-3]} to talk to.", field=key)
+        return getattr(self, key)
+
+
+class NewMessage(BaseModel):
+    """A message to send; retry with the same `client_id` to send it at most once."""
+
+    blank_messages: ClassVar = {"body": "Write a message first."}
+
+    body: Text(None, multiline=True) = Field(
+        title="Message",
+        description="At most MESSAGE_MAX_LENGTH characters (4,000 by default): longer is "
+                    "413 `message_too_long`.")
+    type: Literal[MESSAGE_TYPES] = Field("text", title="Type")
+    client_id: Annotated[str | None, BeforeValidator(_none_if_empty),
+                         AfterValidator(_client_id)] = Field(
+        None, title="client_id", json_schema_extra={"pattern": r"^[A-Za-z0-9._:-]{1,64}$"},
+        description="Your own id for this message: a retry with the same one returns the first "
+                    "message (200) instead of sending it twice.")
+
+
+class ReadReceipt(BaseModel):
+    """How far the caller has read; without `up_to_seq`, everything."""
+
+    up_to_seq: Annotated[int, Strict(), Field(ge=1)] | None = Field(None, title="up_to_seq")
+
+
+class TypingSignal(BaseModel):
+    state: Literal["start", "stop"] = Field(title="state")
+
+
+class StoreSearch(BaseModel):
+    q: str = Field("", description="Part of a store's name.")
+
+
+class ConversationQuery(BaseModel):
+    archived: bool = Field(False, description="Only archived conversations (else only the rest).")
+    unread: bool = Field(False, description="Only conversations with unread messages.")
+    q: str = Field("", description="Part of the other party's name.")
+    before: Cursor = ""
+    limit: int = Field(50, ge=1, le=100, title="limit")
+
+
+class HistoryQuery(BaseModel):
+    before: Cursor = ""
+    # Without it the service's default: HISTORY_PAGE_SIZE.
+    limit: int = Field(None, ge=1, le=100, title="limit", description="Default 30 "
+                       "(HISTORY_PAGE_SIZE).")

@@ -1,0 +1,127 @@
+"""What the API answers: the shapes of elako/services/payloads.py, described for the OpenAPI
+document (the routes return the payloads themselves; the fuzz test checks they match)."""
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from ..models import MESSAGE_TYPES, ROLES
+
+Time = datetime  # ISO 8601 in UTC with milliseconds and a Z: 2026-11-25T06:07:03.204Z
+
+
+class User(BaseModel):
+    id: str
+    role: Literal[ROLES]
+    name: str
+    description: str = Field(None, description="Stores only.")
+
+
+class Me(User):
+    email: str
+    timezone: str = Field(description="IANA name, e.g. Asia/Manila.")
+
+
+class Token(BaseModel):
+    access_token: str = Field(description="Send as `Authorization: Bearer <access_token>`.")
+    token_type: Literal["Bearer"]
+    expires_in: int = Field(description="Seconds until it expires (JWT_EXPIRES_SECONDS).")
+
+
+class Stores(BaseModel):
+    items: list[User]
+
+
+class Presence(BaseModel):
+    online: bool
+    last_seen_at: Time | None = Field(description="While offline: when last seen, if known.")
+
+
+class OtherParty(BaseModel):
+    id: str
+    name: str
+    role: Literal[ROLES]
+    presence: Presence = Field(None, description="Only from GET /api/conversations/{id}, and "
+                                                 "not while the conversation is blocked.")
+
+
+class LastMessage(BaseModel):
+    id: str
+    seq: int
+    sender_id: str
+    from_me: bool
+    type: Literal[MESSAGE_TYPES]
+    preview: str = Field(description="The first 120 characters; empty once unsent.")
+    deleted: bool
+    created_at: Time
+
+
+class Conversation(BaseModel):
+    """A conversation as the caller sees it: the other party, the caller's own unread count."""
+
+    id: str
+    other: OtherParty
+    last_message: LastMessage | None
+    last_seq: int = Field(description="The seq of the newest message (0: none yet).")
+    last_activity_at: Time | None
+    unread: int
+    archived: bool
+    blocked_by_me: bool
+    blocked_by_other: bool
+    created_at: Time
+
+
+class ConversationPage(BaseModel):
+    items: list[Conversation] = Field(description="Newest activity first.")
+    next_before: str | None = Field(description="Pass as `before` for the next page; null at "
+                                                "the end.")
+
+
+class Message(BaseModel):
+    id: str
+    conversation_id: str
+    seq: int = Field(description="1, 2, 3 … within its conversation.")
+    sender_id: str
+    receiver_id: str
+    type: Literal[MESSAGE_TYPES]
+    body: str = Field(description="Empty once unsent.")
+    client_id: str | None
+    created_at: Time
+    delivered_at: Time | None
+    read_at: Time | None
+    deleted: bool
+
+
+class MessagePage(BaseModel):
+    items: list[Message] = Field(description="Oldest to newest within the page.")
+    next_before: str | None = Field(description="Pass as `before` for older messages; null at "
+                                                "the start of the conversation.")
+
+
+class ReadResult(BaseModel):
+    updated: int = Field(description="How many messages this call marked read.")
+    read_at: Time | None = Field(description="null when there was nothing to mark.")
+
+
+class UnreadCount(BaseModel):
+    count: int
+
+
+class FieldProblem(BaseModel):
+    field: str | None = Field(description="The field's name; null for the body as a whole.")
+    message: str
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable, for programs: invalid_input, not_found, "
+                                  "rate_limited, message_too_long, …")
+    message: str = Field(description="For people.")
+    field: str = Field(None, description="The (first) field at fault.")
+    details: list[FieldProblem] = Field(None, description="One entry per invalid field.")
+
+
+class Error(BaseModel):
+    """Every error, whatever its status."""
+
+    error: ErrorDetail
