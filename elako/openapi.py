@@ -34,6 +34,11 @@ ERRORS = {
     503: "A backend (MongoDB or Redis) is unavailable for a moment; see `Retry-After`.",
 }
 SCHEME = "bearer"
+# Limits that are settings: the document states this app's values.
+CONFIGURED_LIMITS = {
+    ("Registration", "password", "minLength"): "PASSWORD_MIN_LENGTH",
+    ("NewMessage", "body", "maxLength"): "MESSAGE_MAX_LENGTH",
+}
 
 
 class RequestValidation(FlaskPlugin):
@@ -114,6 +119,8 @@ def document():
     if "openapi" not in current_app.extensions:
         doc = copy.deepcopy(spec.spec)
         schemas = doc["components"]["schemas"]
+        for (schema, field, keyword), setting in CONFIGURED_LIMITS.items():
+            schemas[schema]["properties"][field][keyword] = current_app.config[setting]
         doc["paths"].update(_event_paths(schemas))
         current_app.extensions["openapi"] = doc
     return current_app.extensions["openapi"]

@@ -3,7 +3,7 @@ should not. (Ordinary bad input is covered where each feature is tested.)"""
 
 import pytest
 
-from elako.models import Conversation
+from elako.models import Conversation, Message, User
 from tests.conftest import PASSWORD, PageClient
 
 
@@ -86,3 +86,53 @@ def test_deeply_nested_json_is_malformed_not_a_crash(api):
     response = api.http.post("/api/auth/token", data="[" * 20_000,
                              content_type="application/json")
     assert response.status_code == 400 and response.json["error"]["code"] == "malformed_json"
+
+
+SURROGATE = "\\ud800"  # as JSON spells it: half a UTF-16 pair, which UTF-8 cannot encode
+
+
+@pytest.mark.parametrize("path, body, status", [
+    ("/api/auth/token", '{"email": "ana%s@example.ph", "password": "correct horse battery"}', 401),
+    ("/api/auth/token", '{"email": "%s", "password": "x"}', 401),
+    ("/api/auth/register", '{"role": "store", "name": "Ana", "email": "ana@example.ph", '
+                           '"password": "correct horse battery", "description": "Tinda %s"}', 201),
+    ("/api/auth/register", '{"role": "customer", "name": "Ana", "email": "a%s@example.ph", '
+                           '"password": "correct horse battery"}', 201),
+    ("/api/auth/register", '{"role": "c%s", "name": "Ana", "email": "b@example.ph", '
+                           '"password": "correct horse battery"}', 422),
+])
+def test_half_a_surrogate_pair_never_reaches_a_rate_limit_key_or_the_store(api, path, body,
+                                                                           status):
+    """Found by the hostile-input run: a lone surrogate in the sign-in email became a Redis key
+    that could not be encoded (500). Every text is cleaned (U+FFFD) or refused before it is used."""
+    response = api.http.post(path, data=body % SURROGATE, content_type="application/json")
+    assert response.status_code == status, response.json
+    if status == 201:
+        stored = str(User.objects.get(id=response.json["id"]).to_mongo())
+        assert "\ud800" not in stored and "\ufffd" in stored
+
+
+@pytest.mark.parametrize("field, value, status", [
+    ("store_id", SURROGATE, 404), ("store_id", SURROGATE * 24, 404),
+])
+def test_half_a_surrogate_pair_in_an_id_is_simply_not_found(people, field, value, status):
+    customer = people.customer()
+    response = customer.api.http.post(
+        "/api/conversations", data='{"%s": "%s"}' % (field, value),
+        headers={"Authorization": f"Bearer {customer.token}", "Content-Type": "application/json"})
+    assert response.status_code == status, response.json
+
+
+@pytest.mark.parametrize("body", [
+    '{"body": "hi", "client_id": "id%s"}', '{"body": "hi", "type": "text%s"}',
+    '{"body": "%s"}',
+])
+def test_half_a_surrogate_pair_in_a_message_field_is_cleaned_or_refused(chat, body):
+    customer, store, conversation_id = chat
+    response = customer.api.http.post(
+        f"/api/conversations/{conversation_id}/messages", data=body % SURROGATE,
+        headers={"Authorization": f"Bearer {customer.token}", "Content-Type": "application/json"})
+    assert response.status_code in (201, 422), response.json
+    if response.status_code == 201:
+        assert response.json["body"] == "\ufffd"
+    assert all("\ud800" not in str(m.to_mongo()) for m in Message.objects)

@@ -64,7 +64,7 @@ def register():
 
 
 @bp.post("/auth/token")
-@contract({200: answers.Token}, 429, json=schemas.Credentials, public=True, tag="accounts")
+@contract({200: answers.Token}, 401, 429, json=schemas.Credentials, public=True, tag="accounts")
 def token():
     """Sign in: an access token for an email and password"""
     user = accounts.authenticate(request.context.json, client_ip=client_ip())

@@ -14,7 +14,7 @@ from ..models import MESSAGE_TYPES, ROLES
 from ..services.inputs import CLIENT_ID, LONE_SURROGATE, clean_text
 from . import OWN_MESSAGE
 
-EMAIL = re.compile(r"\A[^@\s]+@[^@\s]+\.[^@\s]+\Z")
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")  # the whole of it: fullmatch
 PASSWORD_MAX_LENGTH = 1024
 
 
@@ -36,7 +36,7 @@ def Text(max_length, *, required=True, multiline=False):  # noqa: N802 (a type, 
 
 
 def _valid_email(value):
-    if not EMAIL.match(value):
+    if not EMAIL.fullmatch(value):
         raise _refuse("Enter a valid email address.")
     return value
 
@@ -79,7 +79,7 @@ class Registration(BaseModel):
     role: Literal[ROLES] = Field(title="Role")
     name: Text(80) = Field(title="Name")
     email: Annotated[Email, AfterValidator(_valid_email)] = Field(
-        title="Email", json_schema_extra={"format": "email"})
+        title="Email", json_schema_extra={"format": "email", "pattern": f"^{EMAIL.pattern}$"})
     password: Annotated[Password, AfterValidator(_long_enough)] = Field(
         title="Password", description="At least PASSWORD_MIN_LENGTH characters (8 by default).")
     description: Text(280, required=False, multiline=True) = Field(
