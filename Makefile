@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test install install-dev chromium bench clean
+.PHONY: run test install install-dev chromium bench fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,12 @@ chromium:
 
 test: install-dev chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# A longer schemathesis campaign than `make test` runs (tests/support/fuzz.py): FUZZ_EXAMPLES
+# generated requests per operation against a fresh gunicorn server; FUZZ_SEED to replay a run.
+FUZZ_EXAMPLES ?= 500
+fuzz: install-dev
+	$(BIN)/python -m tests.support.fuzz --max-examples $(FUZZ_EXAMPLES) $(if $(FUZZ_SEED),--seed $(FUZZ_SEED))
 
 bench: install-dev
 	$(BIN)/python bench/page_weight.py
