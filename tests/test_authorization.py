@@ -156,6 +156,8 @@ ROUTES = {
         "role": "customer", "name": "New", "email": "{new_email}", "password": PASSWORD}),
     ("api.token", "POST"): Route("public", "/api/auth/token", "api", ok=(200,),
                                  json={"email": "{email}", "password": PASSWORD}),
+    ("api.openapi_document", "GET"): Route("public", "/api/openapi.json", "api", ok=(200,)),
+    ("api.reference", "GET"): Route("public", "/api/docs", "page", ok=(200,), htmx=False),
     # any signed-in user, about themselves
     ("pages.inbox", "GET"): Route("signed_in", "/inbox", "page", ok=(200,)),
     ("pages.stores", "GET"): Route("signed_in", "/stores", "page", ok=(200,)),

@@ -44,7 +44,8 @@ def test_open_needs_the_right_kind_of_party(people):
                           json={"customer_id": people.store().id}).status_code == 404
     assert customer.api.post("/api/conversations",
                              json={"store_id": "not-an-id"}).status_code == 404
-    assert customer.api.post("/api/conversations", json={"store_id": 42}).status_code == 404
+    not_text = customer.api.post("/api/conversations", json={"store_id": 42})
+    assert not_text.status_code == 422 and not_text.json["error"]["field"] == "store_id"
 
 
 def test_inbox_lists_newest_activity_first(people):
