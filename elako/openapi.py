@@ -193,8 +193,8 @@ def _event_paths(schemas):
             "parameters": [
                 cursor,
                 {"name": "timeout", "in": "query", "required": False,
-                 "schema": {"type": "number", "minimum": 0, "maximum": 30},
-                 "description": "Seconds to wait for an event, at most 30."}],
+                 "schema": {"type": "integer", "minimum": 0, "maximum": 30, "default": 25},
+                 "description": "Seconds to wait for an event."}],
             "responses": {
                 "200": {"description": "The events after `last_event_id`, oldest first.",
                         "content": {"application/json": {"schema": {

@@ -39,7 +39,6 @@ def test_example_registers_listens_sends_and_marks_read(example):
 
 
 @pytest.mark.e2e
-@pytest.mark.xfail(strict=False, reason="poll endpoint lands with the lead's stream work")
 def test_example_hears_the_read_receipt_by_long_polling(example):
     code, output = example
     assert "customer: long-poll got read up to seq 1" in output, output
