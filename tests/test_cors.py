@@ -80,3 +80,15 @@ def test_cors_origins_is_read_as_a_comma_separated_list(monkeypatch):
     finally:
         monkeypatch.delenv("CORS_ORIGINS")
         importlib.reload(config)
+
+
+@pytest.mark.e2e
+def test_the_event_stream_is_readable_from_an_allowed_origin(live_server, sse):
+    """Browser code reads it with fetch (EventSource cannot send a bearer token)."""
+    server = live_server(CORS_ORIGINS=SHOP)
+    customer = server.register("customer", "Maria Santos")
+    stream = sse(customer.events_url(), headers={**customer.headers, "Origin": SHOP,
+                                                 "Last-Event-ID": "0-1"})
+    assert stream.status == 200
+    assert stream.headers["Access-Control-Allow-Origin"] == SHOP
+    assert "Access-Control-Allow-Credentials" not in stream.headers

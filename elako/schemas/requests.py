@@ -1,6 +1,7 @@
-"""What clients may send: JSON bodies and query strings. Text is cleaned as the user typed it
-(invisible control characters gone, half a UTF-16 surrogate pair replaced) before its length is
-checked, so nothing that cannot be encoded reaches MongoDB, Redis or a log."""
+"""What clients may send: JSON bodies and query strings. Text people type is cleaned (invisible
+control characters gone, half a UTF-16 surrogate pair replaced) before its length is checked, and
+a password with half a pair is refused, so nothing that cannot be encoded reaches MongoDB, Redis
+or a log; ids and search terms go to services that parse or clean them the same way."""
 
 import re
 from typing import Annotated, ClassVar, Literal
