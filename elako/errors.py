@@ -12,7 +12,7 @@ import pymongo.errors
 import redis.exceptions
 from flask import jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,10 @@ def init_app(app):
     def handle_http_error(exc):
         status = exc.code or 500
         message = FRIENDLY.get(status) or exc.description or exc.name
-        return error_response(status, HTTP_CODES.get(status, "error"), message)
+        response = error_response(status, HTTP_CODES.get(status, "error"), message)
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(exc.valid_methods)  # RFC 9110 requires it
+        return response
 
     @app.errorhandler(redis.exceptions.ConnectionError)
     @app.errorhandler(redis.exceptions.TimeoutError)

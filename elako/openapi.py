@@ -121,9 +121,21 @@ def document():
         schemas = doc["components"]["schemas"]
         for (schema, field, keyword), setting in CONFIGURED_LIMITS.items():
             schemas[schema]["properties"][field][keyword] = current_app.config[setting]
+        for operations in doc["paths"].values():
+            for operation in operations.values():
+                _body_optional_without_required_fields(operation, schemas)
         doc["paths"].update(_event_paths(schemas))
         current_app.extensions["openapi"] = doc
     return current_app.extensions["openapi"]
+
+
+def _body_optional_without_required_fields(operation, schemas):
+    """A body whose every field is optional may be left out (`read_json_object`); spectree marks
+    every body required."""
+    body = operation.get("requestBody")
+    if body:
+        model = body["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+        body["required"] = bool(schemas[model].get("required"))
 
 
 def _errors(*codes):

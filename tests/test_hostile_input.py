@@ -136,3 +136,13 @@ def test_half_a_surrogate_pair_in_a_message_field_is_cleaned_or_refused(chat, bo
     if response.status_code == 201:
         assert response.json["body"] == "\ufffd"
     assert all("\ud800" not in str(m.to_mongo()) for m in Message.objects)
+
+
+@pytest.mark.parametrize("method", ["TRACE", "PUT", "CONNECT"])
+def test_a_method_a_route_lacks_is_405_with_the_allowed_ones(people, method):
+    """Found by fuzzing: RFC 9110 requires `Allow` on a 405, and our JSON error page dropped it."""
+    customer = people.customer()
+    response = customer.api.http.open("/api/me", method=method,
+                                      headers={"Authorization": f"Bearer {customer.token}"})
+    assert response.status_code == 405 and response.json["error"]["code"] == "method_not_allowed"
+    assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}

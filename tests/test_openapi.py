@@ -56,6 +56,19 @@ def test_each_operation_lists_the_errors_it_can_answer_in_the_error_shape(api):
     assert {"field", "details"} <= set(error["properties"])
 
 
+def test_a_body_of_optional_fields_is_optional_and_may_be_left_out(chat):
+    """Found by fuzzing: the document called the read receipt's body required, the API did not."""
+    customer, store, conversation_id = chat
+    doc = store.api.get("/api/openapi.json").json
+    read = doc["paths"]["/api/conversations/{conversation_id}/read"]["patch"]["requestBody"]
+    send = doc["paths"]["/api/conversations/{conversation_id}/messages"]["post"]["requestBody"]
+    assert read["required"] is False and send["required"] is True
+    customer.send(conversation_id, "hello")
+    response = store.api.http.patch(f"/api/conversations/{conversation_id}/read",
+                                    headers={"Authorization": f"Bearer {store.token}"})
+    assert response.status_code == 200 and response.json["updated"] == 1
+
+
 def test_the_event_stream_is_described_with_every_event_type(api):
     doc = api.get("/api/openapi.json").json
     stream = doc["paths"]["/api/events"]["get"]
