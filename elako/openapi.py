@@ -22,7 +22,7 @@ from .schemas.responses import Error
 
 ERRORS = {
     400: "Malformed JSON (`malformed_json`).",
-    401: "No, a bad, expired or revoked access token (`missing_token`, `invalid_token`, "
+    401: "A missing, bad, expired or revoked access token (`missing_token`, `invalid_token`, "
          "`token_expired`, `token_revoked`); or wrong credentials (`invalid_credentials`).",
     403: "Not allowed: `forbidden`, `blocked`, `delete_window_passed`.",
     404: "No such thing, or not yours (the same answer: nothing leaks).",
