@@ -59,7 +59,8 @@ spec = SpecTree(
         description="From `POST /api/auth/token`."))],
     security={SCHEME: []},
     description="JSON over HTTP for integrations, and one event stream. Every route but "
-                "registration and token needs `Authorization: Bearer <token>`. Every error is "
+                "registration, token and this reference needs `Authorization: Bearer <token>`. "
+                "Every error is "
                 "`{\"error\": {\"code\", \"message\", \"field\"?, \"details\"?}}`.")
 
 
