@@ -38,6 +38,13 @@ class SessionInterface(SecureCookieSessionInterface):
         secure = super().get_cookie_secure(app)
         return secure or (has_request_context() and request.is_secure)
 
+    def open_session(self, app, request):
+        # The API answers bearer tokens only: reading and verifying a cookie it never uses would
+        # cost every API request (every stream of a reconnect storm among them) a signature check.
+        if request.path.startswith("/api/"):
+            return self.null_session_class()
+        return super().open_session(app, request)
+
 
 # What browser code on CORS_ORIGINS may do with /api/*: bearer tokens in a header, never cookies
 # (so no credentials), and resuming the event stream where it left off.
