@@ -2,11 +2,18 @@
 
 werkzeug's scrypt takes about 73 ms per hash or check. On a gevent worker that would freeze every
 open event stream of the worker for as long (a morning rush of sign-ins stops live chat for
-everyone), so under gevent each hash runs in the hub's thread pool: hashlib.scrypt releases the GIL,
-so the loop keeps serving streams meanwhile. Without gevent (tests, CLI) it runs inline.
+everyone), so under gevent each hash runs in a thread of its own: hashlib.scrypt releases the GIL,
+so the loop keeps serving streams meanwhile. One thread per worker, not gevent's pool of ten: eight
+hashes at once would take the CPU from the loop just the same, while one leaves the loop (at
+least) a core; sign-ins wait their turn instead, a fraction of a second in a rush. Without gevent
+(tests, CLI) it runs inline.
 """
 
+import os
+
 from werkzeug.security import check_password_hash, generate_password_hash
+
+_pool = None  # this process's hashing thread, made on first use (after gunicorn forked)
 
 
 def _off_loop(function, *args):
@@ -14,9 +21,13 @@ def _off_loop(function, *args):
 
     if not monkey.is_module_patched("socket"):
         return function(*args)
-    import gevent
+    global _pool
+    if _pool is None or _pool.pid != os.getpid():
+        from gevent.threadpool import ThreadPool
 
-    return gevent.get_hub().threadpool.apply(function, args)
+        _pool = ThreadPool(1)
+        _pool.pid = os.getpid()
+    return _pool.apply(function, args)
 
 
 def hash_password(password):
