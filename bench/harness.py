@@ -299,7 +299,8 @@ def blocking_reports(log_text):
         if BLOCKING_REPORT not in report:
             continue
         blocked_stack = report.split("Blocked Stack", 1)[-1].split("\nInfo:", 1)[0]
-        frames = re.findall(r'File "([^"]*/elako/[^"]+)", line (\d+), in (\w+)', blocked_stack)
-        summaries.append(f"{Path(frames[-1][0]).name}:{frames[-1][1]} {frames[-1][2]}"
-                         if frames else "outside elako/")
+        frames = re.findall(r'File "([^"]+)", line (\d+), in (\w+)', blocked_stack)
+        ours = [frame for frame in frames if "/elako/" in frame[0]]
+        where = (ours or frames or [("?", "?", "?")])[-1]
+        summaries.append(f"{Path(where[0]).name}:{where[1]} {where[2]}")
     return summaries

@@ -55,7 +55,7 @@ def plan(scale, quick):
     def size(full, least):
         return max(least, round(full * scale))
 
-    window = 3 if quick else 20
+    window = 2 if quick else 20
     return {
         "relay": {"streams": size(10_000, 100), "steps": 2 if quick else 4, "rate": 100,
                   "seconds": window},

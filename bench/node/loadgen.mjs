@@ -20,7 +20,8 @@ import { io } from "socket.io-client";
 const MARKER = /bench:(-?\d+):(\d+(?:\.\d+)?):([\w-]+)/;
 const now = () => performance.timeOrigin + performance.now();
 const streamAgent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
-const sendAgent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+// Many customers send at once, each on a connection of their own as phones would.
+const sendAgent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 
 const streams = [];
 const counts = { statuses: {}, broken: 0, connectErrors: 0 };

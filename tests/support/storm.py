@@ -10,7 +10,7 @@ stream of both participants exactly once.
 
 It runs on asyncio in one thread, so a pytest test can call it directly:
 
-    result = storm(server, streams=1000, messages=50)      # a LiveServer; about 30 s
+    result = storm(server, streams=1000, messages=50)      # a LiveServer; at most 45 s
     assert result.failed_5xx == 0 and result.lost == 0 and result.duplicated == 0
 
 and bench/run.py runs it in a process of its own at 10,000 streams:
@@ -56,8 +56,10 @@ class StormResult:
     other_statuses: dict = field(default_factory=dict)
     connect_errors: int = 0  # refused, reset or no answer before the response head
     broken_streams: int = 0  # a stream answered 200 that ended while the storm ran
+    never_opened: int = 0  # streams still without a 200 when the storm ended
+    timed_out: bool = False  # `time_limit` cut the storm short
     messages_sent: int = 0  # accepted by the server
-    send_failures: int = 0  # given up after three tries
+    send_failures: int = 0  # given up after three tries, or unanswered at the time limit
     expected_receipts: int = 0
     received: int = 0
     lost: int = 0
@@ -165,7 +167,7 @@ class Stream:
 
 class Storm:
     def __init__(self, base_url, pairs, conversation_ids, *, streams_per_account, open_seconds,
-                 messages, message_rate, settle_seconds, counters):
+                 messages, message_rate, settle_seconds, time_limit, counters):
         parts = urlsplit(base_url)
         self.base_url, self.host, self.port = base_url.rstrip("/"), parts.hostname, parts.port
         self.pairs = [(Account(c.id, c.token), Account(s.id, s.token)) for c, s in pairs]
@@ -173,7 +175,7 @@ class Storm:
         self.streams = {account.id: [Stream(self, account) for _ in range(streams_per_account)]
                         for pair in self.pairs for account in pair}
         self.open_seconds, self.messages, self.message_rate = open_seconds, messages, message_rate
-        self.settle_seconds = settle_seconds
+        self.settle_seconds, self.time_limit = settle_seconds, time_limit
         self.counters = counters
         every_stream = [s for streams in self.streams.values() for s in streams]
         self.result = StormResult(streams=len(every_stream), open_seconds=open_seconds)
@@ -199,14 +201,17 @@ class Storm:
         cpu_before = cpu_seconds()
         self.snapshot("start")
         self.started = time.monotonic()
+        self.deadline = self.started + self.time_limit
         every_stream = [s for streams in self.streams.values() for s in streams]
         random.shuffle(every_stream)  # accounts' streams come back interleaved, as after a deploy
         spacing = self.open_seconds / max(1, len(every_stream))
         tasks = [asyncio.create_task(stream.run(self.started + i * spacing))
                  for i, stream in enumerate(every_stream)]
-        with ThreadPoolExecutor(8, thread_name_prefix="storm-send") as pool:
-            await self.send_messages(pool)
+        pool = ThreadPoolExecutor(8, thread_name_prefix="storm-send")
+        await self.send_messages(pool)
+        pool.shutdown(wait=False, cancel_futures=True)  # sends still hanging count as failed
         await self.settle()
+        self.result.timed_out = time.monotonic() >= self.deadline
         self.snapshot("end")
         self.stopping.set()
         for task in tasks:  # a stream blocked reading learns of the end only this way
@@ -229,8 +234,11 @@ class Storm:
             for _ in range(3):
                 body = {"body": f"storm:{number}:{int(time.time() * 1000)}",
                         "client_id": f"storm-{number}"}
+                patience = min(10, self.deadline - time.monotonic())
+                if patience <= 0:
+                    break
                 try:
-                    response = session.post(url, json=body, timeout=30, headers={
+                    response = session.post(url, json=body, timeout=patience, headers={
                         "Authorization": f"Bearer {customer.token}"})
                 except requests.RequestException:
                     continue
@@ -243,8 +251,13 @@ class Storm:
         for number in range(self.messages):
             await asyncio.sleep(max(0, self.started + number / self.message_rate
                                     - time.monotonic()))
+            if time.monotonic() >= self.deadline:
+                break
             pending.append(loop.run_in_executor(pool, post, number))
-        for number, pair_index in await asyncio.gather(*pending):
+        self.result.send_failures = self.messages - len(pending)
+        done, _ = await asyncio.wait(pending, timeout=max(0, self.deadline - time.monotonic()))
+        for future in pending:
+            number, pair_index = future.result() if future in done else (None, None)
             if pair_index is None:
                 self.result.send_failures += 1
             else:
@@ -252,7 +265,7 @@ class Storm:
 
     async def settle(self):
         """Wait until every stream was open and every sent message reached all its streams."""
-        deadline = time.monotonic() + self.settle_seconds
+        deadline = min(self.deadline, time.monotonic() + self.settle_seconds)
         while time.monotonic() < deadline:
             if self.all_open.is_set() and self.missing() == 0:
                 return
@@ -273,6 +286,8 @@ class Storm:
         if result.all_open_after:
             result.opens_per_second = round(result.streams / result.all_open_after, 1)
         result.messages_sent = len(self.sent)
+        result.never_opened = sum(1 for streams in self.streams.values() for stream in streams
+                                  if not stream.ever_open)
         expected = list(self.expected())
         result.expected_receipts = len(expected)
         result.received = sum(1 for number, stream in expected if stream.seen[number])
@@ -286,25 +301,27 @@ class Storm:
 
 
 def run_storm(base_url, pairs, conversation_ids, *, streams_per_account=10, open_seconds=10,
-              messages=100, message_rate=10, settle_seconds=30, counters=None):
+              messages=100, message_rate=10, settle_seconds=30, time_limit=600, counters=None):
     """Run a storm against the server at `base_url`.
 
     `pairs` are (customer, store) users with `id` and `token` (tests.support.bulk_accounts), and
     `conversation_ids` their conversations, in the same order. Every account opens
     `streams_per_account` streams, all of them spread over `open_seconds`; from the start,
     `messages` go out at `message_rate` per second, customer to store, round the pairs. It ends
-    once everything arrived or `settle_seconds` after the last send. `counters()`, if given, is
+    once everything arrived or `settle_seconds` after the last send, and in any case after
+    `time_limit` seconds (then `timed_out`; what had not happened yet counts as failed or lost,
+    and streams never answered 200 as `never_opened`). `counters()`, if given, is
     called at the start, once every stream was open, and at the end; its results land in
     `result.counters`.
     """
     storm = Storm(base_url, pairs, conversation_ids, streams_per_account=streams_per_account,
                   open_seconds=open_seconds, messages=messages, message_rate=message_rate,
-                  settle_seconds=settle_seconds, counters=counters)
+                  settle_seconds=settle_seconds, time_limit=time_limit, counters=counters)
     return asyncio.run(storm.run())
 
 
 def storm(server, *, streams=1000, streams_per_account=1, messages=50, open_seconds=5,
-          message_rate=10, settle_seconds=20):
+          message_rate=10, settle_seconds=20, time_limit=45):
     """A storm of `streams` streams against a tests.support.servers.LiveServer, with its accounts
     written straight into its database (tests.support.bulk_accounts)."""
     from tests.support.bulk_accounts import BulkAccounts
@@ -320,7 +337,7 @@ def storm(server, *, streams=1000, streams_per_account=1, messages=50, open_seco
         accounts.close()
     return run_storm(server.url, pairs, conversation_ids, streams_per_account=streams_per_account,
                      open_seconds=open_seconds, messages=messages, message_rate=message_rate,
-                     settle_seconds=settle_seconds)
+                     settle_seconds=settle_seconds, time_limit=time_limit)
 
 
 # -- HTTP and SSE, just enough ---------------------------------------------------------------------
