@@ -10,6 +10,7 @@ import platform
 import re
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -96,10 +97,10 @@ def targets_section(results):
     if "replay" in results:
         replay = results["replay"]
         row("replay: 1,000 missed events resent within 1 s",
-            f"{replay['missed']:,} in {replay['replayed_in_seconds']} s",
-            replay["missed"] >= 1_000 and replay["replayed_in_seconds"] <= 1)
-        row("replay: a message event ≤ 2 KB on the wire", f"{replay['message_event_bytes']:,} bytes",
-            replay["message_event_bytes"] <= 2048)
+            f"{replay['replayed']:,} of {replay['missed']:,} in {replay['replayed_in_seconds']} s",
+            replay["replayed"] >= 1_000 and replay["replayed_in_seconds"] <= 1)
+        row("replay: a message event ≤ 2 KB on the wire", f"{replay['message_event_bytes']} bytes",
+            at_most(replay["message_event_bytes"], 2048))
     if "burst" in results:
         burst = results["burst"]
         row("burst: 500 customers to one store in 1 s all arrive, in order, p99 ≤ 1 s",
@@ -188,6 +189,9 @@ def plot_relay(relay, plot_dir):
                   label=f"{target['target']} p99")
     axes.set(xlabel="open streams", ylabel="publish → receive (ms)", yscale="log",
              title="Relay latency, 100 events/s")
+    axes.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 5)))
+    axes.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    axes.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(fontsize=7)
     figure.tight_layout()
@@ -253,9 +257,10 @@ def replay_section(result):
     return table("Replay", "Messages sent while the store had no stream open, then one reconnect "
                  "with `Last-Event-ID`.", [
                      ("missed messages", f"{result['missed']:,}"),
-                     ("all resent within", f"{result['replayed_in_seconds']} s"),
+                     ("resent (before a resync, if any)", f"{result['replayed']:,} in "
+                                                         f"{result['replayed_in_seconds']} s"),
                      ("one message event on the wire (chunk framing included)",
-                      f"{result['message_event_bytes']:,} bytes")])
+                      f"{result['message_event_bytes']} bytes")])
 
 
 def burst_section(result):

@@ -200,8 +200,9 @@ def replay(run, count):
         last_seen = elako.bus.latest_id(stores[0].id)
         loadgen.call("send", base=elako.url, posts=message_posts(customers, stores, conversations),
                      rate=200, count=count)
-        seconds, event_bytes = asyncio.run(read_replay(elako.url, stores[0], last_seen, count))
-        return {"missed": count, "replayed_in_seconds": seconds,
+        replayed, seconds, event_bytes = asyncio.run(asyncio.wait_for(
+            read_replay(elako.url, stores[0], last_seen, count), timeout=60))
+        return {"missed": count, "replayed": replayed, "replayed_in_seconds": seconds,
                 "message_event_bytes": event_bytes}
     finally:
         loadgen.close()
@@ -209,8 +210,9 @@ def replay(run, count):
 
 
 async def read_replay(base_url, user, last_event_id, count):
-    """Seconds until `count` message events came back, and the median bytes one of them takes on
-    the wire (its HTTP chunk framing included)."""
+    """How many of `count` message events came back before the stream sent them all or told the
+    client to resync, in how many seconds, and the median bytes one of them takes on the wire (its
+    HTTP chunk framing included)."""
     host, port = base_url.split("//")[1].split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
     started = time.monotonic()
@@ -226,12 +228,14 @@ async def read_replay(base_url, user, last_event_id, count):
                 sizes.append(len(chunk) + len(f"{len(chunk):x}") + 4)
             yield chunk
 
+    replayed = 0
     async for event in sse_events(message_chunks()):
-        if event.get("event") == "message" and len(sizes) >= count:
+        replayed += event.get("event") == "message"
+        if replayed >= count or event.get("event") == "resync":
             break
     seconds = round(time.monotonic() - started, 3)
     writer.close()
-    return seconds, statistics.median(sizes)
+    return replayed, seconds, statistics.median(sizes) if sizes else None
 
 
 def burst(run, customers_count):
