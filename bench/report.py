@@ -120,7 +120,7 @@ def targets_section(results):
         storm = results["reconnect_storm"]
         row("reconnect storm: 10,000 streams opened within 10 s all connected",
             f"{storm['streams']:,} streams, all open after {seconds(storm['all_open_after'])} "
-            f"({storm['opens_per_second']} opens/s)",
+            f"({storm['opens_per_second']} opens/s), {storm['never_opened']:,} never opened",
             storm["streams"] >= 10_000 and storm["all_open_after"] is not None
             and storm["all_open_after"] <= storm["open_seconds"] + 1)
         row("reconnect storm: no 5xx but 503 + Retry-After, no broken stream",
@@ -295,7 +295,8 @@ def reconnect_storm_section(result):
                  "Clients wait as a 503's `Retry-After` says and resume with `Last-Event-ID`; "
                  "messages go customer → store from the start and reach all 10 streams of both.", [
                      ("streams", f"{result['streams']:,} in {result['open_seconds']} s"),
-                     ("all open after", seconds(result["all_open_after"])),
+                     ("all open after / never opened", f"{seconds(result['all_open_after'])} / "
+                                                       f"{result['never_opened']:,}"),
                      ("opens per second", result["opens_per_second"]),
                      ("open attempts / answered 200", f"{result['open_attempts']:,} / "
                                                       f"{result['opened']:,}"),
@@ -307,8 +308,9 @@ def reconnect_storm_section(result):
                                                             f"{result['broken_streams']}"),
                      ("messages accepted / failed", f"{result['messages_sent']} / "
                                                     f"{result['send_failures']}"),
-                     ("receipts lost / duplicated", f"{result['lost']:,} of "
-                      f"{result['expected_receipts']:,} / {result['duplicated']}"),
+                     ("receipts lost (on streams never opened) / duplicated",
+                      f"{result['lost']:,} of {result['expected_receipts']:,} "
+                      f"({result['lost_never_opened']:,}) / {result['duplicated']}"),
                      ("delivery p50 / p99", f"{ms(result['latency_p50_ms'])} / "
                                             f"{ms(result['latency_p99_ms'])}"),
                      ("Redis commands per open", result.get("redis_commands_per_open", "–")),

@@ -23,6 +23,12 @@ from tests.support.storm import read_chunked, read_head, sse_events
 WARM_UP_BATCH = 500
 
 
+def open_timeout(streams):
+    """How long `streams` may take to open and warm up: a worker under admission control was seen
+    taking 20-60 opens/s on this machine."""
+    return max(60, streams / 20)
+
+
 def marker(n, key):
     """What the load generator looks for: message number, send time (ms), the stream it is for."""
     return f"bench:{n}:{time.time() * 1000:.3f}:{key}"
@@ -80,7 +86,7 @@ def relay(run, target, streams, steps, rate, seconds):
             upto = round(streams * step / steps)
             batch = users[opened:upto]
             status = open_and_warm(loadgen, target, [target.stream(u) for u in batch],
-                                   rate=run.open_rate, timeout=max(30, 3 * len(batch) / run.open_rate))
+                                   rate=run.open_rate, timeout=open_timeout(len(batch)))
             opened = upto
             keys = ready_keys(status, [u.id for u in users[:opened]])
             row = {"streams": opened, "ready": len(keys), "refused": dict(status["statuses"]),
@@ -177,7 +183,7 @@ def end_to_end(run, pairs, rate, seconds):
     try:
         idle_rss = rss_bytes(elako.pid)
         status = open_and_warm(loadgen, elako, [elako.stream(u) for u in customers + stores],
-                               rate=run.open_rate, timeout=max(30, 6 * pairs / run.open_rate))
+                               rate=run.open_rate, timeout=open_timeout(2 * pairs))
         result = {"streams": 2 * pairs, "ready": status["ready"], "refused": status["statuses"],
                   "redis_connections": redis_connections(elako.pid, run.redis_url)}
         result.update(send_window(run, loadgen, elako, message_posts(customers, stores, conversations),
@@ -282,7 +288,7 @@ def sign_in_runs(run, name, pairs, rate, seconds, signing_in, env=None):
     elako.start()
     try:
         open_and_warm(loadgen, elako, [elako.stream(u) for u in customers + stores],
-                      rate=run.open_rate, timeout=max(30, 6 * pairs / run.open_rate))
+                      rate=run.open_rate, timeout=open_timeout(2 * pairs))
         posts = message_posts(customers, stores, conversations)
         log_at = len(elako.log())
         quiet = send_window(run, loadgen, elako, posts, rate, seconds)

@@ -63,6 +63,7 @@ class StormResult:
     expected_receipts: int = 0
     received: int = 0
     lost: int = 0
+    lost_never_opened: int = 0  # of `lost`, those due to streams that never opened
     duplicated: int = 0
     latency_p50_ms: float | None = None
     latency_p99_ms: float | None = None
@@ -292,6 +293,8 @@ class Storm:
         result.expected_receipts = len(expected)
         result.received = sum(1 for number, stream in expected if stream.seen[number])
         result.lost = result.expected_receipts - result.received
+        result.lost_never_opened = sum(1 for number, stream in expected
+                                       if not stream.ever_open and not stream.seen[number])
         result.duplicated = sum(times - 1 for streams in self.streams.values()
                                 for stream in streams for times in stream.seen.values() if times > 1)
         if self.latencies:
