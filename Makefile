@@ -45,9 +45,15 @@ FUZZ_EXAMPLES ?= 500
 fuzz: install-dev
 	$(BIN)/python -m tests.support.fuzz --max-examples $(FUZZ_EXAMPLES) $(if $(FUZZ_SEED),--seed $(FUZZ_SEED))
 
-bench: install-dev
+# The Socket.IO peer and the load generator of bench/run.py.
+bench/node/node_modules/.package-lock.json: bench/node/package.json bench/node/package-lock.json
+	cd bench/node && npm ci --no-audit --no-fund
+
+# The full run takes 15-30 minutes and rewrites docs/benchmarks.md; `bench/run.py --quick` is small.
+bench: install-dev bench/node/node_modules/.package-lock.json
 	$(BIN)/python bench/page_weight.py
 	$(BIN)/python bench/fanout.py
+	$(BIN)/python bench/run.py --write-docs
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -371,3 +371,13 @@ def test_command_line_entry_point():
         out, _ = proc.communicate(timeout=10)
     assert proc.returncode == 0
     assert out.strip() == f"mongodb://127.0.0.1:{port}/"
+
+
+def test_counts_the_commands_it_serves_by_name(client):
+    before = client.admin.command("mongowireCommandCounts")["counts"]
+    client.counted.things.insert_one({"n": 1})
+    client.counted.things.find_one({"n": 1})
+    after = client.admin.command("mongowireCommandCounts")["counts"]
+    assert after.get("insert", 0) - before.get("insert", 0) == 1
+    assert after.get("find", 0) - before.get("find", 0) == 1
+    assert "mongowireCommandCounts" not in after

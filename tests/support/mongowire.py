@@ -9,6 +9,10 @@ Query and update semantics are mongomock's, not MongoDB's: every test must
 also pass against a real MongoDB given through MONGODB_URI.
 
     python -m tests.support.mongowire --port 27999
+
+It counts the commands it serves, by name, so a benchmark in another process can read how many
+round trips a workload cost: `client.admin.command("mongowireCommandCounts")` answers
+`{"counts": {name: n}}` (the driver's own monitoring, `hello`, included; this command excluded).
 """
 
 import argparse
@@ -22,6 +26,7 @@ import struct
 import subprocess
 import sys
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +71,7 @@ class Request:
     db_name: str
     body: dict
     connection_id: int
+    command_counts: Counter
 
     @property
     def db(self):
@@ -308,7 +314,12 @@ def cmd_list_databases(req):
             "totalSize": 0, "ok": 1.0}
 
 
+def cmd_command_counts(req):
+    return {"counts": dict(req.command_counts), "ok": 1.0}
+
+
 COMMANDS = {
+    "mongowireCommandCounts": cmd_command_counts,
     "hello": cmd_hello, "isMaster": cmd_hello, "ismaster": cmd_hello,
     "ping": cmd_ok, "endSessions": cmd_ok, "getLastError": cmd_ok, "getParameter": cmd_ok,
     "killCursors": lambda req: {"cursorsKilled": [], "cursorsNotFound": [], "ok": 1.0},
@@ -421,6 +432,7 @@ class MongoWireServer(socketserver.ThreadingTCPServer):
         self.client = mongomock.MongoClient()
         self.lock = threading.Lock()  # mongomock is not thread-safe
         self.connection_ids = itertools.count(1)
+        self.command_counts = Counter()  # by command name, read with mongowireCommandCounts
         self.connections = set()  # open client sockets, closed by stop()
         self._thread = None
 
@@ -439,7 +451,10 @@ class MongoWireServer(socketserver.ThreadingTCPServer):
             return error_reply(f"no such command: '{name}'", 59)
         try:
             with self.lock:
-                return handler(Request(self.client, db_name, body, connection_id))
+                if handler is not cmd_command_counts:
+                    self.command_counts[name] += 1
+                return handler(Request(self.client, db_name, body, connection_id,
+                                       self.command_counts))
         except Exception as exc:  # a failing command must never kill the connection
             return exception_reply(exc)
 
