@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from tests.support.credentials import cookie_header
+from tests.support.storm import storm
 
 pytestmark = pytest.mark.e2e
 
@@ -99,3 +100,19 @@ def test_a_stopping_worker_sends_its_streams_away_with_spread_reconnect_delays(l
     while worker in server.worker_pids() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert worker not in server.worker_pids()
+
+
+def test_a_reconnect_storm_ends_with_every_stream_resumed_and_every_message_once(live_server):
+    """After a deploy every client comes back within seconds. A worker that admits 8 opens at a
+    time and lets 50 wait turns the rest away with 503 + Retry-After; all of them get in, and
+    every message sent during and after the storm reaches every stream exactly once."""
+    server = live_server(STREAM_OPEN_CONCURRENCY="8", STREAM_OPEN_QUEUE="50",
+                         SSE_RETRY_MS="500", SSE_RETRY_JITTER_MS="1500", SSE_HEARTBEAT_SECONDS="5",
+                         MAX_STREAMS_PER_USER="20")
+    result = storm(server, streams=1000, streams_per_account=5, messages=40, open_seconds=3,
+                   message_rate=10, settle_seconds=30, time_limit=90)
+    assert not result.timed_out, result
+    assert result.honoured_503 > 0, result  # the gate turned some away ...
+    assert result.failed_5xx == 0 and result.connect_errors == 0, result  # ... and only that way
+    assert result.never_opened == 0 and result.broken_streams == 0, result
+    assert result.messages_sent == 40 and result.lost == 0 and result.duplicated == 0, result
