@@ -23,10 +23,11 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 # Without MONGODB_URI the data lives in the server's memory (mongomock), so the demo accounts are
-# created at start-up; `flask --app app seed-demo` does the same against a real MongoDB.
+# created at start-up; `flask --app app seed-demo` does the same against a real MongoDB. The web
+# worker runs background jobs too (START_JOB_WORKER=0 when `flask --app app worker` runs them).
 run: install
 	PORT=$(PORT) SEED_DEMO=$${SEED_DEMO:-$$([ -z "$$MONGODB_URI" ] && echo 1 || echo 0)} \
-		$(BIN)/gunicorn -c gunicorn.conf.py app:app
+		START_JOB_WORKER=$${START_JOB_WORKER:-1} $(BIN)/gunicorn -c gunicorn.conf.py app:app
 
 # The browser tests drive Debian's chromium through Playwright (no Playwright browser download).
 chromium:

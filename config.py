@@ -142,6 +142,33 @@ class Config:
     # Event streams (and long polls) one account may open: a reconnect loop must not tax others.
     RATE_LIMIT_STREAM_OPEN = os.environ.get("RATE_LIMIT_STREAM_OPEN", "120 per minute")
 
+    # Background jobs (elako/jobs): a job whose worker has held it this long without finishing
+    # is taken to be orphaned (the worker was killed) and run again; keep it above the longest
+    # job (SMTP and webhook timeouts are 20 s and WEBHOOK_TIMEOUT_SECONDS).
+    JOB_CLAIM_TIMEOUT_SECONDS = float(os.environ.get("JOB_CLAIM_TIMEOUT_SECONDS", 60))
+    # Seconds before each retry of a failed job; after the last, it is a dead letter.
+    JOB_RETRY_SCHEDULE = os.environ.get("JOB_RETRY_SCHEDULE", "10,60,300,1800,7200")
+    # How long an idle worker waits for a job before checking the schedule again.
+    JOB_POLL_SECONDS = float(os.environ.get("JOB_POLL_SECONDS", 1))
+
+    # Email. Links in emails point here.
+    PUBLIC_URL = os.environ.get("PUBLIC_URL") or f"http://localhost:{os.environ.get('PORT', '8000')}"
+    # smtp://user:pass@host:587 (STARTTLS) or smtps://user:pass@host:465; unset: .eml files in
+    # DATA_DIR/outbox/.
+    SMTP_URL = os.environ.get("SMTP_URL") or None
+    MAIL_FROM = os.environ.get("MAIL_FROM", "ELako Chat <no-reply@localhost>")
+    # Someone with unread messages and no activity for this long gets one email per conversation.
+    EMAIL_ALERT_DELAY_SECONDS = float(os.environ.get("EMAIL_ALERT_DELAY_SECONDS", 600))
+
+    # Webhooks: seconds before each retry of a failed delivery (then it is marked failed).
+    WEBHOOK_RETRY_SCHEDULE = os.environ.get("WEBHOOK_RETRY_SCHEDULE",
+                                            "5,300,1800,7200,18000,36000,36000")
+    WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", 10))
+    # An endpoint that has failed for this long is disabled and its store told by email.
+    WEBHOOK_DISABLE_AFTER_SECONDS = _int("WEBHOOK_DISABLE_AFTER_SECONDS", 3 * 24 * 3600)
+    # Deliver to loopback and private addresses too (tests, on-premise set-ups). Off: refused.
+    WEBHOOK_ALLOW_PRIVATE_NETWORKS = _bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)
+
     # Largest request body accepted (413 beyond it).
     MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 64 * 1024)
     DEFAULT_TIMEZONE = os.environ.get("DEFAULT_TIMEZONE", "Asia/Manila")

@@ -56,7 +56,11 @@ def on_starting(server):
 def post_worker_init(worker):
     """When this worker is told to stop (a deploy, a restart), end its event streams at once, each
     with a spread-out reconnect delay, instead of cutting them all at the graceful timeout and
-    having every client come back in the same second."""
+    having every client come back in the same second.
+
+    Under `make run` (START_JOB_WORKER=1) it also runs background jobs, in a greenlet, until told
+    to stop: without MONGODB_URI the data lives only in this process, where no separate job
+    worker could reach it. In production run `flask --app app worker` processes instead."""
     import gevent
 
     def watch():
@@ -67,6 +71,10 @@ def post_worker_init(worker):
         shut_down(worker.wsgi)
 
     gevent.spawn(watch)
+    if os.environ.get("START_JOB_WORKER") == "1":
+        from elako.jobs.worker import Worker
+
+        gevent.spawn(Worker(worker.wsgi).run, stopping=lambda: not worker.alive)
 
 
 def on_exit(server):

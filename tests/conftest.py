@@ -119,6 +119,7 @@ def app(redis_url, tmp_path, request):
     mongoengine.disconnect()
 
 
+
 @pytest.fixture
 def redis(app):
     return app.extensions["redis"]
@@ -360,3 +361,99 @@ def server_db(shared_mongo_uri):
     yield database
     for client in clients:
         client.close()
+
+
+# -- background jobs, email and webhooks (issue 12) ------------------------------------------------
+
+# Fast clocks for the job worker, the alert delay and the retry schedules.
+FAST_JOBS = {
+    "JOB_POLL_SECONDS": 0.05,
+    "JOB_CLAIM_TIMEOUT_SECONDS": 2,
+    "JOB_RETRY_SCHEDULE": "0.2,0.2",
+    "EMAIL_ALERT_DELAY_SECONDS": 0.5,
+    "WEBHOOK_RETRY_SCHEDULE": "0.2,0.2,0.2",
+    "WEBHOOK_ALLOW_PRIVATE_NETWORKS": True,
+}
+
+
+@pytest.fixture
+def run_jobs(app):
+    """`run_jobs(until=..., timeout=...)`: work the job queue in this process until `until()` is
+    true, or without `until` until no job is ready or scheduled. Fails on timeout."""
+    import time
+
+    from elako.jobs import get_queue
+    from elako.jobs.worker import Worker
+
+    worker = Worker(app)
+
+    def idle():
+        counts = get_queue(app).counts()
+        return not counts["ready"] and not counts["scheduled"]
+
+    def run(until=None, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            worker.step()
+            with app.app_context():
+                if (until or idle)():
+                    return
+        raise AssertionError(f"jobs did not get there in {timeout}s: {get_queue(app).counts()}")
+
+    return run
+
+
+@pytest.fixture
+def inbox(app):
+    """A real SMTP server on loopback that the app sends its email to (SMTP_URL)."""
+    from tests.support.outbound import SMTPInbox
+
+    server = SMTPInbox().start()
+    app.config["SMTP_URL"] = server.url
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def receivers():
+    """Factory: `receivers(respond=lambda n: 200)` is a webhook receiver on loopback."""
+    from tests.support.outbound import Receiver
+
+    started = []
+
+    def start(respond=lambda number: 200):
+        started.append(Receiver(respond))
+        return started[-1]
+
+    yield start
+    for receiver in started:
+        receiver.stop()
+
+
+@pytest.fixture
+def worker_processes(tmp_path):
+    """Factory: `worker_processes(app)` starts `flask --app app worker` on that app's Redis,
+    store and settings; all are stopped after."""
+    import subprocess
+    import sys
+
+    started = []
+
+    def start(application):
+        names = ["REDIS_URL", "REDIS_KEY_PREFIX", "MONGODB_URI", "MONGODB_DB", "SECRET_KEY",
+                 "DATA_DIR", "SMTP_URL", *FAST_JOBS]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env.update({name: str(int(value) if isinstance(value, bool) else value)
+                    for name in names if (value := application.config.get(name)) is not None})
+        log = open(tmp_path / f"worker{len(started)}.log", "ab")
+        process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "worker"],
+                                   cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        started.append((process, log))
+        return process
+
+    yield start
+    for process, log in started:
+        if process.poll() is None:
+            process.kill()
+        process.wait(10)
+        log.close()

@@ -1,0 +1,81 @@
+"""Real servers on loopback for what the app sends out: an SMTP server (aiosmtpd) that keeps
+every email, and HTTP receivers for webhooks that answer as each test tells them to."""
+
+import email
+import email.policy
+import http.server
+import threading
+import time
+
+from aiosmtpd.controller import Controller
+
+from tests.support.servers import free_port
+
+
+class SMTPInbox:
+    """An SMTP server on 127.0.0.1 collecting the emails it receives (`messages`)."""
+
+    def __init__(self):
+        self.messages = []
+        self._controller = Controller(self, hostname="127.0.0.1", port=free_port())
+
+    @property
+    def url(self):
+        return f"smtp://127.0.0.1:{self._controller.port}"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(email.message_from_bytes(envelope.original_content or envelope.content,
+                                                      policy=email.policy.default))
+        return "250 OK"
+
+    def start(self):
+        self._controller.start()
+        return self
+
+    def stop(self):
+        self._controller.stop()
+
+
+class Receiver:
+    """An HTTP server on 127.0.0.1 recording each request (`requests`: dicts with path, headers
+    and body) and answering with `respond(number)` -> status, for the n-th request from 1."""
+
+    def __init__(self, respond=lambda number: 200):
+        self.requests = []
+        self.respond = respond
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+                with receiver.lock:
+                    receiver.requests.append({"path": self.path, "headers": dict(self.headers),
+                                              "body": body})
+                    number = len(receiver.requests)
+                status = receiver.respond(number)
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                if 300 <= status < 400:
+                    self.send_header("Location", receiver.redirect_to)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.redirect_to = "/"
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/elako"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait_for(self, count, timeout=10):
+        deadline = time.monotonic() + timeout
+        while len(self.requests) < count:
+            assert time.monotonic() < deadline, f"got {len(self.requests)} of {count} requests"
+            time.sleep(0.02)
+        return self.requests
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
