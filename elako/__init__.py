@@ -21,16 +21,18 @@ def create_app(config_class=Config):
                 "same key, or users are signed out whenever another host answers them.",
                 app.config["DATA_DIR"])
 
-    from . import assets, cli, crypto, errors, extensions, formatting, realtime, security
-    from .blueprints import api, auth, events, health, pages
-    from .models import AuthSession, Conversation, Message, User
-    from .services import ratelimit
+    from . import assets, cli, crypto, errors, extensions, formatting, jobs, realtime, security
+    from .blueprints import alerts, api, auth, events, health, pages, webhooks
+    from .models import AuthSession, Conversation, Message, User, WebhookDelivery, WebhookEndpoint
+    from .services import activity, ratelimit
 
     extensions.init_app(app)
-    for model in (User, AuthSession, Conversation, Message):
+    for model in (User, AuthSession, Conversation, Message, WebhookEndpoint, WebhookDelivery):
         model.ensure_indexes()
     crypto.configure(app.config["MESSAGE_ENCRYPTION_KEYS"])
     realtime.init_app(app)
+    jobs.init_app(app)
+    activity.init_app(app)
     ratelimit.init_app(app)
     errors.init_app(app)
     security.init_app(app)
@@ -47,5 +49,10 @@ def create_app(config_class=Config):
     app.register_blueprint(api.bp)
     app.register_blueprint(events.sse)
     app.register_blueprint(health.bp)
+    app.register_blueprint(alerts.bp)
+    app.register_blueprint(webhooks.bp)
     extensions.csrf.exempt(api.bp)  # bearer tokens only, no cookies: nothing to forge
+    extensions.csrf.exempt(webhooks.bp)
+    # One-click unsubscribe is POSTed by mail providers; the signed link is its credential.
+    extensions.csrf.exempt(alerts.unsubscribe)
     return app

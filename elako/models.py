@@ -30,6 +30,8 @@ class User(Document):
     description = StringField(max_length=280, default="")  # stores only
     timezone = StringField(required=True, default="Asia/Manila")
     created_at = DateTimeField(required=True, default=utcnow)
+    # Email about unread messages while away (services.alerts); the settings page turns it off.
+    email_alerts = BooleanField(default=True)
 
     meta = {
         "collection": "users",
@@ -149,5 +151,48 @@ class Message(Document):
             ("receiver_id", "read_at"),  # unread counts, marking read
             ("receiver_id", "delivered_at"),  # delivery once the receiver connects
             {"fields": ["dedupe_key"], "unique": True, "sparse": True},
+        ],
+    }
+
+
+WEBHOOK_EVENT_TYPES = ("message.created", "message.read", "message.deleted", "conversation.created")
+
+
+class WebhookEndpoint(Document):
+    """A URL a store asked us to POST its events to (services.webhooks)."""
+
+    store_id = ObjectIdField(required=True)
+    url = StringField(required=True, max_length=2000)
+    events = ListField(StringField(choices=WEBHOOK_EVENT_TYPES), required=True)
+    secret = EncryptedStringField(required=True)  # "whsec_" + base64; signs every delivery
+    created_at = DateTimeField(required=True, default=utcnow)
+    # Set by the first failed delivery after a success; an endpoint failing for
+    # WEBHOOK_DISABLE_AFTER_SECONDS is disabled (disabled_at) and its store told by email.
+    failing_since = DateTimeField()
+    disabled_at = DateTimeField()
+
+    meta = {"collection": "webhook_endpoints", "indexes": ["store_id"]}
+
+
+class WebhookDelivery(Document):
+    """One event for one endpoint, through all its attempts. `event_id` is its `webhook-id`."""
+
+    endpoint_id = ObjectIdField(required=True)
+    event_id = StringField(required=True)
+    type = StringField(required=True)
+    body = EncryptedStringField(required=True)  # the exact JSON signed and sent, same on retries
+    status = StringField(required=True, choices=("pending", "succeeded", "failed"), default="pending")
+    attempts = IntField(required=True, default=0)
+    status_code = IntField()
+    last_error = StringField()
+    next_retry_at = DateTimeField()
+    created_at = DateTimeField(required=True, default=utcnow)
+
+    meta = {
+        "collection": "webhook_deliveries",
+        "indexes": [
+            {"fields": ["endpoint_id", "event_id"], "unique": True},  # a re-run job adds no twin
+            ("endpoint_id", "-created_at"),  # the deliveries list
+            {"fields": ["created_at"], "expireAfterSeconds": 30 * 24 * 3600},
         ],
     }

@@ -237,6 +237,20 @@
   }
   document.addEventListener("visibilitychange", markReadSoon);
 
+  /* -- activity: focus or input tells the server someone is here, so unread-message emails
+     wait; a tab left open but idle says nothing, and does not swallow them. Loading the page
+     counted already. At most once a minute. ---------------------------------------------- */
+  var activitySentAt = Date.now();
+  function signalActivity() {
+    if (!$("#live") || document.visibilityState !== "visible" || Date.now() - activitySentAt < 60000) { return; }
+    activitySentAt = Date.now();
+    htmx.ajax("POST", "/activity", { source: document.body, swap: "none" });
+  }
+  ["focus", "keydown", "pointerdown"].forEach(function (type) {
+    window.addEventListener(type, signalActivity, true);
+  });
+  document.addEventListener("visibilitychange", signalActivity);
+
   /* -- notifications: asked for only after a click on the offer, shown only while hidden ---- */
 
   /* Android's Chrome has Notification but no constructor for it (only service workers show

@@ -11,7 +11,7 @@ from ..identity import load_from_bearer
 from ..openapi import contract
 from ..schemas import requests as schemas
 from ..schemas import responses as answers
-from ..services import accounts, conversations, messages, presence, typing
+from ..services import accounts, alerts, conversations, messages, presence, typing
 from ..services.payloads import conversation_payload, iso, message_payload, user_payload
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -83,7 +83,18 @@ def revoke_token():
 @contract({200: answers.Me}, tag="accounts")
 def me():
     """Your own account"""
-    return jsonify({**user_payload(g.user), "email": g.user.email, "timezone": g.user.timezone})
+    return jsonify({**user_payload(g.user), "email": g.user.email, "timezone": g.user.timezone,
+                    "email_alerts": g.user.email_alerts})
+
+
+@bp.patch("/me")
+@contract({200: answers.Me}, json=schemas.AccountChange, tag="accounts")
+def update_me():
+    """Change your own account: email alerts on or off"""
+    change = request.context.json
+    if change.email_alerts is not None:
+        alerts.set_email_alerts(g.user, change.email_alerts)
+    return me()
 
 
 @bp.get("/stores")

@@ -95,6 +95,14 @@ class ProfileChange(BaseModel):
     timezone: str = Field("", title="Timezone")
 
 
+class AccountChange(BaseModel):
+    """What `PATCH /api/me` changes; a field left out stays as it is."""
+
+    email_alerts: Annotated[bool, Strict()] | None = Field(
+        None, title="email_alerts",
+        description="Email about unread messages after EMAIL_ALERT_DELAY_SECONDS away.")
+
+
 class Credentials(BaseModel):
     """An email and password to exchange for an access token."""
 

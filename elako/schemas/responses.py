@@ -21,6 +21,7 @@ class User(BaseModel):
 class Me(User):
     email: str
     timezone: str = Field(description="IANA name, e.g. Asia/Manila.")
+    email_alerts: bool = Field(description="Email about unread messages while away.")
 
 
 class Token(BaseModel):

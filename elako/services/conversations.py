@@ -12,7 +12,7 @@ from mongoengine.queryset.visitor import Q
 from .. import realtime
 from ..errors import InvalidInput, NotFound
 from ..models import Conversation, User
-from . import inputs, ratelimit
+from . import followups, inputs, ratelimit
 from .payloads import conversation_payload
 
 NOT_FOUND = "Conversation"
@@ -44,6 +44,7 @@ def open_conversation(user, counterpart_id):
         store_name=store.name, participants=[customer.id, store.id])
     try:
         conversation.save(force_insert=True)
+        followups.conversation_created(conversation)
         return conversation, True
     except NotUniqueError:
         return Conversation.objects.get(customer_id=customer.id, store_id=store.id), False

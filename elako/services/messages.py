@@ -17,7 +17,7 @@ from ..errors import Conflict, Forbidden, InvalidInput, NotFound, TooLarge
 from ..models import Conversation, LastMessage, Message, utcnow
 from ..schemas import parse
 from ..schemas.requests import NewMessage
-from . import inputs, ratelimit
+from . import followups, inputs, ratelimit
 from .conversations import NOT_FOUND, conversation_for
 from .payloads import conversation_payload, iso, message_payload
 
@@ -180,6 +180,7 @@ def _announce(message, conversation):
                    "conversation": conversation_payload(conversation, receiver),
                    "unread_total": unread_total(receiver)},
     })
+    followups.message_sent(message, conversation)  # email alert check, webhooks (issue 12)
 
 
 def list_messages(user, conversation_id, *, before=None, limit=None):
@@ -238,6 +239,7 @@ def mark_read(user, conversation_id, *, up_to_seq=None):
         user.id: {**receipt, "conversation": conversation_payload(conversation, user.id),
                   "unread_total": unread_total(user.id)},
     })
+    followups.message_read(conversation, receipt)
     return count, read_at
 
 
@@ -327,6 +329,7 @@ def delete_message(user, message_id):
                   "conversation": conversation_payload(conversation, user_id),
                   "unread_total": unread_total(user_id)}
         for user_id in conversation.participants})
+    followups.message_deleted(message, conversation)
     return message
 
 

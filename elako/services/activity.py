@@ -1,0 +1,39 @@
+"""When each user last did something, for deciding who is away (email alerts).
+
+An open event stream alone does not count: a tab forgotten on an idle desktop would otherwise
+swallow every alert (Zulip's "idle desktop problem"). What counts is a request the person made —
+a page, a form, an API call, opening a stream — and the page's own signal on focus or input
+(static/elako.js, POST /activity). A message merely sent down a stream is never "seen" either: a
+laptop closed right after a message arrived still gets its email (the "hard disconnect problem");
+reading the message is what settles it.
+"""
+
+import time
+
+from flask import current_app, g
+
+from ..extensions import get_redis
+
+KEEP_SECONDS = 30 * 24 * 3600  # someone away for longer is simply "away since forever"
+
+
+def _key(user_id):
+    return f"{current_app.config['REDIS_KEY_PREFIX']}:{{{user_id}}}:active"
+
+
+def record(user_id):
+    get_redis().set(_key(user_id), repr(time.time()), ex=KEEP_SECONDS)
+
+
+def last_active(user_id):
+    """Unix time of the user's last activity; 0 if none is known."""
+    return float(get_redis().get(_key(user_id)) or 0)
+
+
+def init_app(app):
+    @app.after_request
+    def record_signed_in_request(response):
+        user = g.get("user")
+        if user is not None:
+            record(user.id)
+        return response

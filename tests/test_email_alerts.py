@@ -1,0 +1,178 @@
+"""Email alerts for unread messages: one email per conversation per absence, to a real SMTP
+server on loopback, with a working deep link and one-click unsubscribe; none when the person read
+it or came back in time; the setting on the settings page (no JavaScript) and in the API."""
+
+import logging
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from elako.services import messages
+from elako.models import User
+from tests.conftest import FAST_JOBS
+
+pytestmark = pytest.mark.settings(**FAST_JOBS, PUBLIC_URL="https://chat.example.ph")
+DELAY = FAST_JOBS["EMAIL_ALERT_DELAY_SECONDS"]
+
+
+def parts(message):
+    return (message.get_body(("plain",)).get_content(), message.get_body(("html",)).get_content())
+
+
+def local(url):
+    """The path of a link in an email (they point at PUBLIC_URL) for the test client."""
+    assert url.startswith("https://chat.example.ph/"), url
+    return url[len("https://chat.example.ph"):]
+
+
+def test_an_away_store_gets_one_email_with_the_messages_a_deep_link_and_unsubscribe(
+        app, chat, inbox, run_jobs):
+    customer, store, conversation_id = chat
+    customer.send(conversation_id, "May stock pa po ba ng <b>Milo</b>?")
+    customer.send(conversation_id, "Pati Bear Brand po")
+    run_jobs()
+    [email] = inbox.messages
+    assert email["To"] == store.email
+    assert email["Subject"] == "Maria Santos sent you messages on ELako"
+    text, html = parts(email)
+    assert "Maria Santos wrote to you" in text
+    assert "May stock pa po ba ng <b>Milo</b>?" in text and "Pati Bear Brand po" in text
+    assert "May stock pa po ba ng &lt;b&gt;Milo&lt;/b&gt;?" in html and "<b>Milo" not in html
+
+    link = re.search(r"Read and answer: (\S+)", text).group(1)
+    assert link == f"https://chat.example.ph/c/{conversation_id}"
+    assert f'href="{link}"' in html
+    page = store.page.get(local(link))
+    assert page.status_code == 200 and "Pati Bear Brand po" in page.get_data(as_text=True)
+
+    unsubscribe = email["List-Unsubscribe"].strip("<>")
+    assert email["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert f"Stop these emails: {unsubscribe}" in text
+    anonymous = app.test_client()
+    assert anonymous.get(local(unsubscribe)).status_code == 200  # asks; link scanners fetch
+    assert store.api.get("/api/me").json["email_alerts"] is True
+    # RFC 8058: the mail provider POSTs this body, with no cookie and no CSRF token.
+    answer = anonymous.post(local(unsubscribe), data={"List-Unsubscribe": "One-Click"})
+    assert answer.status_code == 200
+    assert store.api.get("/api/me").json["email_alerts"] is False
+
+
+def test_a_forged_unsubscribe_link_changes_nothing(app, chat):
+    _customer, store, _conversation_id = chat
+    assert app.test_client().post("/unsubscribe/not-a-token").status_code == 404
+    assert store.api.get("/api/me").json["email_alerts"] is True
+
+
+def test_no_email_when_they_come_back_within_the_delay(app, chat, inbox, run_jobs):
+    customer, store, conversation_id = chat
+    customer.send(conversation_id, "Bukas po kayo?")
+    time.sleep(DELAY / 2)
+    store.api.get("/api/me")  # back, before the delay ran out; not reading it
+    run_jobs()
+    assert inbox.messages == []
+
+
+def test_no_email_when_they_read_it_first(app, chat, inbox, run_jobs):
+    customer, store, conversation_id = chat
+    customer.send(conversation_id, "Bukas po kayo?")
+    with app.app_context():
+        user = User.objects.get(id=store.id)
+        messages.mark_read(user, conversation_id)
+    run_jobs()
+    assert inbox.messages == []
+
+
+def test_a_message_that_only_reached_a_stream_still_gets_its_email(app, chat, inbox, run_jobs):
+    """The hard disconnect problem: delivered to a connection is not seen."""
+    customer, store, conversation_id = chat
+    customer.send(conversation_id, "Nandiyan po ba kayo?")
+    with app.app_context():
+        assert messages.mark_delivered(User.objects.get(id=store.id)) == 1
+    run_jobs()
+    assert len(inbox.messages) == 1
+
+
+def test_one_email_per_conversation_per_absence(app, chat, people, inbox, run_jobs):
+    customer, store, conversation_id = chat
+    customer.send(conversation_id, "Una")
+    run_jobs()
+    customer.send(conversation_id, "Pangalawa")  # the same absence: no second email
+    run_jobs()
+    assert len(inbox.messages) == 1
+
+    other = people.customer("Juan Dela Cruz")
+    other.send(other.open_conversation(store), "Ibang usapan")  # another conversation: its own
+    run_jobs()
+    assert [m["Subject"] for m in inbox.messages][1] == "Juan Dela Cruz sent you a message on ELako"
+
+    store.api.get("/api/me")  # back, without reading; then away again
+    time.sleep(0.01)
+    customer.send(conversation_id, "Pangatlo")
+    run_jobs()
+    assert len(inbox.messages) == 3
+    assert "Pangatlo" in parts(inbox.messages[2])[0] and "Una" not in parts(inbox.messages[2])[0]
+
+
+def test_an_open_but_idle_page_does_not_swallow_the_email(app, chat, inbox, run_jobs):
+    """The idle desktop problem: only focus, input or requests count, not an open tab."""
+    customer, store, conversation_id = chat
+    store.page.get("/inbox")  # a tab opened, then left alone
+    time.sleep(0.01)
+    customer.send(conversation_id, "Hello po")
+    run_jobs()
+    assert len(inbox.messages) == 1
+
+
+def test_the_pages_activity_signal_counts_as_being_back(app, chat, inbox, run_jobs):
+    customer, store, conversation_id = chat
+    customer.send(conversation_id, "Hello po")
+    assert store.page.post("/activity", htmx=True).status_code == 204  # focus or a key, elako.js
+    run_jobs()
+    assert inbox.messages == []
+
+
+def test_photos_show_as_a_photo(app, chat, inbox, run_jobs):
+    customer, _store, conversation_id = chat
+    customer.send(conversation_id, "uploads/milo.jpg", type="image")
+    run_jobs()
+    text, html = parts(inbox.messages[0])
+    assert "📷 Photo" in text and "📷 Photo" in html and "milo.jpg" not in text
+
+
+def test_the_settings_page_turns_alerts_off_and_on_without_javascript(app, chat, inbox, run_jobs):
+    customer, store, conversation_id = chat
+    page = store.page.get("/settings").get_data(as_text=True)
+    assert re.search(r'<input type="checkbox" name="email_alerts" checked>', page)
+    answer = store.page.post("/settings/email-alerts", {})  # an unticked box is not sent
+    assert answer.status_code == 303
+    page = store.page.get(answer.headers["Location"]).get_data(as_text=True)
+    assert 'name="email_alerts">' in page and "Saved." in page
+
+    customer.send(conversation_id, "Hello po")
+    run_jobs()
+    assert inbox.messages == []
+
+    store.page.post("/settings/email-alerts", {"email_alerts": "on"})
+    assert store.api.get("/api/me").json["email_alerts"] is True
+
+
+def test_patch_me_sets_email_alerts(api, people):
+    store = people.store()
+    answer = store.api.patch("/api/me", json={"email_alerts": False})
+    assert answer.status_code == 200 and answer.json["email_alerts"] is False
+    assert store.api.get("/api/me").json["email_alerts"] is False
+    wrong = store.api.patch("/api/me", json={"email_alerts": "no"})
+    assert wrong.status_code == 422 and wrong.json["error"]["field"] == "email_alerts"
+    assert api.patch("/api/me", json={"email_alerts": True}).status_code == 401
+
+
+def test_without_smtp_url_emails_are_written_to_the_outbox(app, chat, run_jobs, caplog):
+    customer, store, conversation_id = chat
+    customer.send(conversation_id, "Hello po")
+    with caplog.at_level(logging.WARNING, logger="elako.services.mail"):
+        run_jobs()
+    [written] = Path(app.config["DATA_DIR"], "outbox").glob("*.eml")
+    assert f"wrote the email to {written} for {store.email}" in caplog.text
+    assert "Hello po" in written.read_text()
