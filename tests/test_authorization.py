@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import pytest
 import requests
 from bson import ObjectId
+from itsdangerous import URLSafeSerializer
 
 from elako.blueprints.events import HTML_TEMPLATES
 from tests.support.credentials import (
@@ -114,7 +115,9 @@ def world(server, server_db):
     expire_session(server, server_db(server), sid)
     actors["expired"] = Actor("expired", token=expired_token(participant.token, SECRET),
                               cookie=cookie, csrf=csrf)
-    return {"server": server, "actors": actors, "cid": cid, "first_message": first["id"]}
+    unsubscribe = URLSafeSerializer(SECRET, salt="email-alerts-off").dumps(customer.id)
+    return {"server": server, "actors": actors, "cid": cid, "first_message": first["id"],
+            "unsubscribe": unsubscribe}
 
 
 # -- the routes ------------------------------------------------------------------------------------
@@ -123,8 +126,10 @@ def world(server, server_db):
 class Route:
     """One route: who may use it (`access`), and how to call it."""
 
-    access: str  # public | signed_in | customers | conversation | message | own
-    path: str  # with {cid}, {mid}, {uid}, {store}, {customer}, {first}
+    # public | signed_in | customers | stores | conversation | message | own | webhook (the
+    # other participant's, a store) | link (a signed link is the credential: anyone holding it)
+    access: str
+    path: str  # with {cid}, {mid}, {uid}, {store}, {customer}, {first}, {hook}, {unsubscribe}
     surface: str  # page | api | stream
     json: object = None  # a dict, or a function of the actor
     form: dict = None
@@ -178,6 +183,25 @@ ROUTES = {
                                else {"store_id": w["actors"]["other participant"].user.id})),
     ("pages.start_chat", "POST"): Route("customers", "/stores/{store}/chat", "page",
                                         ok=(303,), htmx=False),
+    ("api.update_me", "PATCH"): Route("signed_in", "/api/me", "api", ok=(200,),
+                                      json={"email_alerts": True}),
+    ("alerts.activity_signal", "POST"): Route("signed_in", "/activity", "page", ok=(204,)),
+    ("alerts.email_alerts", "POST"): Route("signed_in", "/settings/email-alerts", "page",
+                                           ok=(303,), htmx=False, form={"email_alerts": "on"}),
+    ("alerts.unsubscribe", "GET"): Route("link", "/unsubscribe/{unsubscribe}", "page", ok=(200,),
+                                         htmx=False),
+    ("alerts.unsubscribe", "POST"): Route("link", "/unsubscribe/{unsubscribe}", "page",
+                                          ok=(200,), htmx=False),
+    # stores, and their own webhook endpoints
+    ("webhooks.create", "POST"): Route("stores", "/api/webhooks", "api", ok=(201,), json={
+        "url": "https://hooks.example.ph/elako", "events": ["message.created"]},
+        undo="DELETE /api/webhooks/{created}"),
+    ("webhooks.list_endpoints", "GET"): Route("stores", "/api/webhooks", "api", ok=(200,)),
+    ("webhooks.delete", "DELETE"): Route("webhook", "/api/webhooks/{hook}", "api", ok=(204,)),
+    ("webhooks.send_test", "POST"): Route("webhook", "/api/webhooks/{hook}/test", "api",
+                                          ok=(202,)),
+    ("webhooks.deliveries", "GET"): Route("webhook", "/api/webhooks/{hook}/deliveries", "api",
+                                          ok=(200,)),
     # one conversation's participants only
     ("pages.conversation", "GET"): Route("conversation", "/c/{cid}", "page", ok=(200,)),
     ("pages.send", "POST"): Route("conversation", "/c/{cid}/messages", "page", ok=(200, 303),
@@ -242,10 +266,11 @@ def fill(value, values):
     return value
 
 
-def call(w, actor, key, path, *, htmx=False, mid=None):
+def call(w, actor, key, path, *, htmx=False, mid=None, hook=None):
     route, method = ROUTES[key], key[1]
     server, actors = w["server"], w["actors"]
     values = {"cid": w["cid"], "mid": mid or MISSING, "first": w["first_message"],
+              "hook": hook or MISSING, "unsubscribe": w["unsubscribe"],
               "uid": actors["participant"].user.id,
               "store": actors["other participant"].user.id,
               "email": actor.user.email if actor.user else actors["participant"].user.email,
@@ -337,25 +362,32 @@ def check(w, key, actor):
     """Call every form of route `key` as `actor`; return what was wrong."""
     route = ROUTES[key]
     server, actors = w["server"], w["actors"]
-    participant = actors["participant"].user
+    participant, owner = actors["participant"].user, actors["other participant"].user
     problems = []
     for path, htmx in forms_of(route, key):
         label = f"{actor.name} {key[1]} {path}{' (htmx)' if htmx else ''}"
         caller = fresh(server, actor) if route.ends_session else actor
-        mid = None
+        mid = hook = None
         if route.access == "message":
             mid = participant.send(w["cid"], f"to unsend {next(_counter)}")["id"]
-        response = call(w, caller, key, path, htmx=htmx, mid=mid)
+        if route.access == "webhook":
+            hook = owner.call("POST", "/api/webhooks", json={
+                "url": "https://hooks.example.ph/elako", "events": ["message.created"]}).json()["id"]
+        response = call(w, caller, key, path, htmx=htmx, mid=mid, hook=hook)
+        if hook:
+            owner.call("DELETE", f"/api/webhooks/{hook}")  # a store may have only so many
         status = response.status_code
         if (route.access == "public" and actor.name == "forged" and key[1] == "POST"
                 and route.surface == "page"):
             problems += [f"{label}: {p}" for p in forged_post(response)]
             continue
 
-        allowed = (route.access == "public"
+        allowed = (route.access in ("public", "link")
                    or (actor.signed_in and route.access == "signed_in")
                    or (actor.signed_in and route.access == "customers"
                        and actor.role == "customer")
+                   or (actor.signed_in and route.access == "stores" and actor.role == "store")
+                   or (route.access == "webhook" and actor.name == "other participant")
                    or (route.access == "conversation"
                        and actor.name in ("participant", "other participant"))
                    or (route.access in ("message", "own") and actor.name == "participant"))
@@ -364,16 +396,19 @@ def check(w, key, actor):
                 problems.append(f"{label}: {status} {response.text[:160]}, expected {route.ok}")
             if route.undo:
                 method, undo_path = route.undo.split(" ", 1)
-                actor.user.call(method, fill(undo_path, {"cid": w["cid"]}))
+                created = response.json().get("id") if route.surface == "api" else None
+                actor.user.call(method, fill(undo_path, {"cid": w["cid"], "created": created}))
             continue
         if not actor.signed_in:
             problems += [f"{label}: {p}"
                          for p in expected_denial(key, path, actor, response, htmx)]
         else:
-            expected = 403 if route.access == "own" else 404
+            # Stores-only routes are no secret: a customer is told so.
+            expected = 403 if route.access in ("own", "stores") else 404
             # The same answer as for something that does not exist: no existence leak.
             ghost = call(w, caller, key, path.replace("{cid}", MISSING).replace(
-                "{uid}", MISSING).replace("{store}", MISSING), htmx=htmx)
+                "{uid}", MISSING).replace("{store}", MISSING).replace("{hook}", MISSING),
+                htmx=htmx)
             if status != expected or ghost.status_code != expected:
                 problems.append(f"{label}: {status} {response.text[:160]}, expected {expected}")
             elif error_text(response) != error_text(ghost):

@@ -81,7 +81,6 @@ def endpoints(user):
 
 def endpoint_for(user, endpoint_id):
     """The store's own endpoint; anyone else's is as unknown as one that never existed."""
-    _store(user)
     endpoint = WebhookEndpoint.objects(id=inputs.object_id(endpoint_id, "Webhook"),
                                        store_id=user.id).first()
     if endpoint is None:
