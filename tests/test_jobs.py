@@ -107,11 +107,16 @@ def test_a_job_its_worker_never_finished_is_taken_over(app, redis, run_jobs):
 
 
 @pytest.mark.e2e
-def test_make_runs_web_worker_runs_jobs_too(live_server, tmp_path):
-    """`make run` sets START_JOB_WORKER=1: the gunicorn worker itself sends the alert email
-    (without MONGODB_URI no other process could read the message)."""
-    server = live_server(START_JOB_WORKER="1", EMAIL_ALERT_DELAY_SECONDS="0.5",
-                         JOB_POLL_SECONDS="0.1")
+@pytest.mark.parametrize("cluster", [False, True], ids=["redis", "redis-cluster"])
+def test_make_runs_web_workers_run_jobs_too(live_server, request, cluster):
+    """`make run` sets START_JOB_WORKER=1: the gunicorn workers themselves send the alert email
+    (without MONGODB_URI no other process could read the message), once between them; on a
+    Redis Cluster too (every job key shares one slot)."""
+    where = {}
+    if cluster:
+        where = {"redis": request.getfixturevalue("redis_cluster").url, "REDIS_CLUSTER": "1"}
+    server = live_server(workers=2, START_JOB_WORKER="1", EMAIL_ALERT_DELAY_SECONDS="0.5",
+                         JOB_POLL_SECONDS="0.1", **where)
     customer, store = server.register("customer", "Maria Santos"), server.register("store", "Nena")
     customer.send(customer.open_conversation(store), "May Milo po ba?")
     outbox = server.data_dir / "outbox"
@@ -119,7 +124,20 @@ def test_make_runs_web_worker_runs_jobs_too(live_server, tmp_path):
     while not (outbox.exists() and list(outbox.glob("*.eml"))):
         assert time.monotonic() < deadline, server.log()
         time.sleep(0.1)
+    time.sleep(1)  # a second email would be written by now
     [written] = outbox.glob("*.eml")
     assert "May Milo po ba?" in written.read_text()
     assert f"wrote the email to {written}" in server.log()
     assert requests.get(server.url + "/healthz", timeout=5).status_code == 200
+
+
+def test_the_worker_recreates_its_group_when_the_stream_is_gone(app, redis, run_jobs):
+    """After a Redis restart without persistence the stream and its group are gone."""
+    with app.app_context():
+        jobs.enqueue("note_run", "k:before")
+    run_jobs()
+    redis.delete(jobs.get_queue(app).ready)
+    with app.app_context():
+        jobs.enqueue("note_run", "k:after")
+    run_jobs()
+    assert len(runs(redis, "k:after")) == 1

@@ -116,6 +116,9 @@ class JobQueue:
                 raise
         self._group_ready = True
 
+    def forget_group(self):
+        self._group_ready = False
+
     def promote_due(self, limit=100):
         return self._promote(keys=[self.ready, self.scheduled], args=[limit])
 

@@ -8,7 +8,7 @@ died (idle for JOB_CLAIM_TIMEOUT_SECONDS), then waits up to JOB_POLL_SECONDS for
 import logging
 import time
 
-from redis.exceptions import ConnectionError, TimeoutError
+from redis.exceptions import ConnectionError, ResponseError, TimeoutError
 
 from . import REGISTRY, RetryLater, get_queue, retry_schedule
 from .queue import consumer_name
@@ -45,6 +45,16 @@ class Worker:
 
     def step(self):
         """One round; returns how many jobs ran."""
+        try:
+            return self._step()
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            # The stream went with its group (a Redis restarted without persistence): new ones.
+            self.queue.forget_group()
+            return 0
+
+    def _step(self):
         self.queue.ensure_group()
         self.queue.promote_due()
         ran = 0
