@@ -119,7 +119,6 @@ def app(redis_url, tmp_path, request):
     mongoengine.disconnect()
 
 
-
 @pytest.fixture
 def redis(app):
     return app.extensions["redis"]

@@ -204,9 +204,9 @@ def test_redirects_are_not_followed(app, people, receivers, run_jobs):
 
 
 @pytest.mark.e2e
-@pytest.mark.settings(**FAST_JOBS)
+@pytest.mark.over_the_wire  # the worker process must reach the same store
 def test_a_worker_killed_mid_delivery_is_replaced_and_the_event_delivered_once(
-        shared_app, receivers, worker_processes):
+        app, receivers, worker_processes):
     """SIGKILL while the receiver holds the first request: after the claim timeout a new worker
     delivers again, with the same webhook-id, and nothing more arrives after the 200."""
     holding = threading.Event()
@@ -220,20 +220,20 @@ def test_a_worker_killed_mid_delivery_is_replaced_and_the_event_delivered_once(
         return 200
 
     receiver = receivers(respond)
-    http = shared_app.test_client()
+    http = app.test_client()
     from tests.conftest import Person  # the API as in the other tests, on the shared store
 
-    customer = Person(shared_app, "customer", "Maria Santos", "maria@kill.ph")
-    store = Person(shared_app, "store", "Nena", "nena@kill.ph")
+    customer = Person(app, "customer", "Maria Santos", "maria@kill.ph")
+    store = Person(app, "store", "Nena", "nena@kill.ph")
     endpoint = register(store, receiver.url, ["message.created"])
     customer.send(customer.open_conversation(store), "Hello")
 
-    doomed = worker_processes(shared_app)
+    doomed = worker_processes(app)
     assert holding.wait(20), "the first delivery never arrived"
     doomed.kill()  # SIGKILL, mid-request
     doomed.wait(5)
     release.set()
-    worker_processes(shared_app)
+    worker_processes(app)
     receiver.wait_for(2, timeout=20)
     time.sleep(1)  # anything else would come now
     assert len(receiver.requests) == 2
@@ -242,5 +242,5 @@ def test_a_worker_killed_mid_delivery_is_replaced_and_the_event_delivered_once(
     deliveries = http.get(f"/api/webhooks/{endpoint['id']}/deliveries",
                           headers={"Authorization": f"Bearer {store.token}"}).json["items"]
     assert [(d["status"], d["attempts"]) for d in deliveries] == [("succeeded", 1)]
-    with shared_app.app_context():
+    with app.app_context():
         assert WebhookEndpoint.objects(id=endpoint["id"]).first().failing_since is None
