@@ -4,14 +4,19 @@ it or came back in time; the setting on the settings page (no JavaScript) and in
 
 import logging
 import re
+import ssl
 import time
 from pathlib import Path
 
 import pytest
 
-from elako.services import messages
+from aiosmtpd.smtp import AuthResult
+
+from elako.jobs import get_queue
 from elako.models import User
+from elako.services import messages
 from tests.conftest import FAST_JOBS
+from tests.support.outbound import SMTPInbox, self_signed_certificate
 
 pytestmark = pytest.mark.settings(**FAST_JOBS, PUBLIC_URL="https://chat.example.ph")
 DELAY = FAST_JOBS["EMAIL_ALERT_DELAY_SECONDS"]
@@ -171,3 +176,61 @@ def test_without_smtp_url_emails_are_written_to_the_outbox(app, chat, run_jobs, 
     [written] = Path(app.config["DATA_DIR"], "outbox").glob("*.eml")
     assert f"wrote the email to {written} for {store.email}" in caplog.text
     assert "Hello po" in written.read_text()
+
+
+PASSWORD = "s3cret p@ss"
+# aiosmtpd warns about our own test servers that take a password over implicit TLS or none.
+QUIET_AIOSMTPD = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+
+
+@pytest.fixture
+def secure_inbox(app, tmp_path, monkeypatch):
+    """Factory: `secure_inbox(scheme)` is an SMTP server with a password, speaking TLS from the
+    start (smtps), STARTTLS (smtp), or no TLS at all (plain); SMTP_URL points at it."""
+    cert, key = self_signed_certificate(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the app trusts it like a real CA's
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    servers = []
+
+    def start(scheme):
+        # aiosmtpd counts only STARTTLS as TLS when offering AUTH; smtps speaks nothing else.
+        options = {"smtps": {"ssl_context": tls, "auth_require_tls": False},
+                   "smtp": {"tls_context": tls, "require_starttls": True},
+                   "plain": {"auth_require_tls": False}}[scheme]
+        server = SMTPInbox(auth_required=True, authenticator=authenticate, **options).start()
+        server.logins = []
+        servers.append(server)
+        app.config["SMTP_URL"] = (f"{'smtps' if scheme == 'smtps' else 'smtp'}://"
+                                  f"shop%40elako.ph:s3cret%20p%40ss@127.0.0.1:{server.port}")
+        return server
+
+    def authenticate(server, session, envelope, mechanism, auth_data):
+        servers[-1].logins.append((auth_data.login.decode(), auth_data.password.decode()))
+        return AuthResult(success=auth_data.password.decode() == PASSWORD)
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@QUIET_AIOSMTPD
+@pytest.mark.parametrize("scheme", ["smtps", "smtp"])
+def test_smtp_url_sends_over_tls_with_its_password(app, chat, run_jobs, secure_inbox, scheme):
+    customer, store, conversation_id = chat
+    server = secure_inbox(scheme)
+    customer.send(conversation_id, "Hello po")
+    run_jobs()
+    assert server.logins == [("shop@elako.ph", PASSWORD)]
+    assert [m["To"] for m in server.messages] == [store.email]
+
+
+@QUIET_AIOSMTPD
+def test_a_password_is_never_sent_without_tls(app, chat, run_jobs, secure_inbox):
+    customer, _store, conversation_id = chat
+    server = secure_inbox("plain")  # offers no STARTTLS
+    customer.send(conversation_id, "Hello po")
+    run_jobs()
+    assert server.logins == [] and server.messages == []
+    [(_id, job)] = get_queue(app).dead_letters()
+    assert job.name == "send_email" and "not sending the SMTP password in the clear" in job.error

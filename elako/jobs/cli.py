@@ -1,6 +1,7 @@
 """`flask --app app worker` and `flask --app app jobs ...` (status, dead letters, re-running)."""
 
 import datetime
+import logging
 import signal
 
 import click
@@ -15,6 +16,8 @@ def init_app(app):
         """Run background jobs (emails, webhooks) until SIGTERM or Ctrl-C; run as many as needed."""
         from .worker import Worker
 
+        logging.basicConfig(level=logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         stop = []
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.append(True))
