@@ -246,7 +246,7 @@
     activitySentAt = Date.now();
     htmx.ajax("POST", "/activity", { source: document.body, swap: "none" });
   }
-  ["focus", "keydown", "pointerdown"].forEach(function (type) {
+  ["focus", "keydown", "pointerdown", "wheel"].forEach(function (type) {
     window.addEventListener(type, signalActivity, true);
   });
   document.addEventListener("visibilitychange", signalActivity);

@@ -234,3 +234,28 @@ def test_a_password_is_never_sent_without_tls(app, chat, run_jobs, secure_inbox)
     assert server.logins == [] and server.messages == []
     [(_id, job)] = get_queue(app).dead_letters()
     assert job.name == "send_email" and "not sending the SMTP password in the clear" in job.error
+
+
+@pytest.mark.browser
+@pytest.mark.e2e
+def test_the_page_signals_input_at_most_once_a_minute(server, browsers):
+    """elako.js: a key press tells the server someone is here; loading the page counted already,
+    and after that once a minute is enough."""
+    from tests.support.browser import sign_in
+
+    store = server.register("store", "Aling Nena's Store")
+    context = browsers.new(server)
+    sign_in(context, store, server)
+    page = context.new_page()
+    page.clock.install()
+    signals = []
+    page.on("requestfinished", lambda request: signals.append(request)
+            if request.url.endswith("/activity") else None)
+    page.goto("/inbox")
+    page.keyboard.press("Tab")  # just loaded: nothing to add
+    page.clock.fast_forward("01:01")
+    with page.expect_request_finished(lambda request: request.url.endswith("/activity")):
+        page.keyboard.press("Tab")
+    page.keyboard.press("Tab")  # within the minute again
+    page.wait_for_timeout(300)
+    assert [(r.method, r.response().status) for r in signals] == [("POST", 204)]
