@@ -25,10 +25,10 @@ from redis.exceptions import ResponseError
 GROUP = "workers"
 DEAD_MAXLEN = 10000  # dead letters kept, newest last
 
-# Add a job, now or after ARGV[2] seconds. With a uniqueness key (ARGV[3] > 0 seconds), a second
-# job with the same key is dropped while the key lives.
+# Add a job, now or after ARGV[2] seconds. With a uniqueness key (ARGV[3] > 0 milliseconds), a
+# second job with the same key is dropped while the key lives.
 ENQUEUE = """
-if tonumber(ARGV[3]) > 0 and not redis.call('SET', KEYS[3], 1, 'NX', 'EX', ARGV[3]) then
+if tonumber(ARGV[3]) > 0 and not redis.call('SET', KEYS[3], 1, 'NX', 'PX', ARGV[3]) then
   return 0
 end
 local delay = tonumber(ARGV[2])
@@ -104,7 +104,8 @@ class JobQueue:
         that key was added in the last `unique_for` seconds. Returns whether it was added."""
         key = self._unique_prefix + unique_key if unique_key else self.ready
         return bool(self._enqueue(keys=[self.ready, self.scheduled, key],
-                                  args=[job.dumps(), max(0, delay), int(unique_for) if unique_key else 0]))
+                                  args=[job.dumps(), max(0, delay),
+                                        int(unique_for * 1000) if unique_key else 0]))
 
     def ensure_group(self):
         if self._group_ready:
