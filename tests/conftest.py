@@ -415,13 +415,14 @@ def inbox(app):
 
 @pytest.fixture
 def receivers():
-    """Factory: `receivers(respond=lambda n: 200)` is a webhook receiver on loopback."""
+    """Factory: `receivers(respond=lambda n: 200, tls=None)` is a webhook receiver on loopback
+    (HTTPS with an ssl.SSLContext as `tls`)."""
     from tests.support.outbound import Receiver
 
     started = []
 
-    def start(respond=lambda number: 200):
-        started.append(Receiver(respond))
+    def start(respond=lambda number: 200, tls=None):
+        started.append(Receiver(respond, tls))
         return started[-1]
 
     yield start

@@ -4,6 +4,7 @@ delivery; a worker killed mid-delivery is replaced and the event is delivered on
 metadata addresses are refused."""
 
 import json
+import ssl
 import threading
 import time
 
@@ -13,6 +14,7 @@ from standardwebhooks import Webhook
 from elako.models import WebhookEndpoint
 from elako.services.webhooks import refusal
 from tests.conftest import FAST_JOBS
+from tests.support.outbound import self_signed_certificate
 
 pytestmark = pytest.mark.settings(**FAST_JOBS)
 EVENTS = ["message.created", "message.read", "message.deleted", "conversation.created"]
@@ -22,6 +24,10 @@ def register(store, url, events=EVENTS):
     answer = store.api.post("/api/webhooks", json={"url": url, "events": events})
     assert answer.status_code == 201, answer.json
     return answer.json
+
+
+def deliveries_of(store, endpoint):
+    return store.api.get(f"/api/webhooks/{endpoint['id']}/deliveries").json["items"]
 
 
 def verified(receiver, endpoint):
@@ -81,7 +87,7 @@ def test_the_stores_events_arrive_signed_and_verify(app, people, receivers, run_
     assert all(abs(int(r["headers"]["webhook-timestamp"]) - time.time()) < 60
                for r in receiver.requests)
 
-    deliveries = store.api.get(f"/api/webhooks/{endpoint['id']}/deliveries").json["items"]
+    deliveries = deliveries_of(store, endpoint)
     assert len(deliveries) == 5
     assert all(d["status"] == "succeeded" and d["status_code"] == 200 and d["attempts"] == 1
                and d["next_retry_at"] is None for d in deliveries)
@@ -114,7 +120,7 @@ def test_a_receiver_down_for_two_attempts_gets_the_third(app, people, receivers,
     run_jobs()
     assert len({r["headers"]["webhook-id"] for r in receiver.requests}) == 1
     assert len({r["body"] for r in receiver.requests}) == 1
-    [delivery] = store.api.get(f"/api/webhooks/{endpoint['id']}/deliveries").json["items"]
+    [delivery] = deliveries_of(store, endpoint)
     assert delivery["status"] == "succeeded" and delivery["attempts"] == 3
     assert delivery["status_code"] == 200 and delivery["last_error"] is None
 
@@ -126,7 +132,7 @@ def test_after_the_last_attempt_the_delivery_is_failed(app, people, receivers, r
     customer.send(customer.open_conversation(store), "Hello")
     run_jobs()
     assert len(receiver.requests) == 4  # WEBHOOK_RETRY_SCHEDULE has three retries
-    [delivery] = store.api.get(f"/api/webhooks/{endpoint['id']}/deliveries").json["items"]
+    [delivery] = deliveries_of(store, endpoint)
     assert delivery == {**delivery, "status": "failed", "attempts": 4, "status_code": 500,
                         "last_error": "answered 500", "next_retry_at": None}
     assert store.api.get("/api/webhooks").json["items"][0]["disabled"] is False
@@ -148,7 +154,7 @@ def test_an_endpoint_failing_too_long_is_disabled_and_its_store_told(
     customer.send(conversation_id, "Again")
     run_jobs()
     assert len(receiver.requests) == 1  # nothing more to a disabled endpoint
-    [delivery, *_] = store.api.get(f"/api/webhooks/{endpoint['id']}/deliveries").json["items"]
+    [delivery, *_] = deliveries_of(store, endpoint)
     assert delivery["status"] == "failed"
 
 
@@ -186,8 +192,31 @@ def test_a_loopback_endpoint_gets_nothing_unless_private_networks_are_allowed(
     customer.send(customer.open_conversation(store), "Hello")
     run_jobs()
     assert receiver.requests == []
-    [delivery] = store.api.get(f"/api/webhooks/{endpoint['id']}/deliveries").json["items"]
+    [delivery] = deliveries_of(store, endpoint)
     assert delivery["status"] == "failed" and "loopback address" in delivery["last_error"]
+
+
+def test_https_endpoints_get_the_checked_address_and_verify_the_hostname(
+        app, people, receivers, run_jobs, tmp_path, monkeypatch):
+    """The POST goes to the address that passed the check, and TLS still verifies the name in the
+    URL (localhost): a certificate for another name would fail."""
+    cert, key = self_signed_certificate(tmp_path)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    receiver = receivers(tls=tls)
+    customer, store = people.customer(), people.store()
+    endpoint = register(store, receiver.url, ["message.created"])
+    conversation_id = customer.open_conversation(store)
+    customer.send(conversation_id, "Untrusted")  # the certificate is not trusted yet
+    run_jobs(until=lambda: [d["attempts"] for d in deliveries_of(store, endpoint)] == [1])
+    assert receiver.requests == []
+    assert "CERTIFICATE_VERIFY_FAILED" in deliveries_of(store, endpoint)[0]["last_error"]
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # now trusted, as a real CA's would be
+    run_jobs()
+    [body] = verified(receiver, endpoint)
+    assert body["data"]["message"]["body"] == "Untrusted"
+    assert receiver.requests[0]["headers"]["host"] == receiver.url.split("/")[2]  # localhost:port
 
 
 def test_redirects_are_not_followed(app, people, receivers, run_jobs):
@@ -199,7 +228,7 @@ def test_redirects_are_not_followed(app, people, receivers, run_jobs):
     customer.send(customer.open_conversation(store), "Hello")
     run_jobs()
     assert target.requests == []
-    [delivery] = store.api.get(f"/api/webhooks/{endpoint['id']}/deliveries").json["items"]
+    [delivery] = deliveries_of(store, endpoint)
     assert delivery["status"] == "failed" and delivery["status_code"] == 307
 
 

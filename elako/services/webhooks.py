@@ -41,7 +41,7 @@ METADATA_ADDRESSES = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_addr
 
 
 class Refused(Exception):
-    """The endpoint's address is one we do not send to."""
+    """Not sent: the endpoint's name did not resolve, or to an address we do not send to."""
 
 
 # -- endpoints (the API) ---------------------------------------------------------------------------
@@ -222,7 +222,7 @@ def _post(endpoint, delivery):
         else:
             pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False)
         with pool:
-            host = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+            host = parts.netloc.rpartition("@")[2]  # as the URL has it: [v6]:port too
             path = parts.path or "/"
             response = pool.urlopen("POST", path + (f"?{parts.query}" if parts.query else ""),
                                     body=delivery.body.encode(), headers={**headers, "host": host},

@@ -45,7 +45,7 @@ class Receiver:
     """An HTTP server on 127.0.0.1 recording each request (`requests`: dicts with path, headers
     and body) and answering with `respond(number)` -> status, for the n-th request from 1."""
 
-    def __init__(self, respond=lambda number: 200):
+    def __init__(self, respond=lambda number: 200, tls=None):
         self.requests = []
         self.respond = respond
         self.lock = threading.Lock()
@@ -72,6 +72,9 @@ class Receiver:
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/elako"
+        if tls:  # an ssl.SSLContext: HTTPS, at https://localhost:<port>/…
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+            self.url = f"https://localhost:{self.server.server_address[1]}/hooks/elako"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def wait_for(self, count, timeout=10):
@@ -87,7 +90,7 @@ class Receiver:
 
 
 def self_signed_certificate(directory):
-    """(certificate path, key path) for 127.0.0.1, valid for a day."""
+    """(certificate path, key path) for 127.0.0.1 and localhost, valid for a day."""
     import datetime
     import ipaddress
 
@@ -104,8 +107,9 @@ def self_signed_certificate(directory):
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                       critical=False)
+        .add_extension(x509.SubjectAlternativeName([
+            x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+            critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256()))
     cert_path, key_path = directory / "smtp-cert.pem", directory / "smtp-key.pem"
