@@ -91,8 +91,14 @@ def only_gets_it_on_a_stream(app, store, conversation_id):
         assert messages.mark_delivered(User.objects.get(id=store.id)) == 1
 
 
+def polls_for_events(app, store, conversation_id):
+    """Streams and long polls reconnect by themselves: nobody need be there."""
+    assert store.api.get("/api/events/poll?timeout=0").status_code == 200
+
+
 @pytest.mark.parametrize("meanwhile, emails", [
     (comes_back_in_time, 0), (reads_it, 0), (focuses_the_page, 0), (only_gets_it_on_a_stream, 1),
+    (polls_for_events, 1),
 ], ids=lambda value: getattr(value, "__name__", str(value)))
 def test_what_they_do_meanwhile_decides(app, chat, inbox, run_jobs, meanwhile, emails):
     customer, store, conversation_id = chat

@@ -1,20 +1,22 @@
 """When each user last did something, for deciding who is away (email alerts).
 
-An open event stream alone does not count: a tab forgotten on an idle desktop would otherwise
-swallow every alert (Zulip's "idle desktop problem"). What counts is a request the person made —
-a page, a form, an API call, opening a stream — and the page's own signal on focus or input
-(static/elako.js, POST /activity). A message merely sent down a stream is never "seen" either: a
+An open event stream does not count: a tab forgotten on an idle desktop would otherwise swallow
+every alert (Zulip's "idle desktop problem"), and streams and long polls reconnect by themselves,
+so their requests do not count either. What counts is a request the person made — a page, a
+form, an API call — and the page's own signal on focus or input (static/elako.js, POST /activity). A message merely sent down a stream is never "seen" either: a
 laptop closed right after a message arrived still gets its email (the "hard disconnect problem");
 reading the message is what settles it.
 """
 
 import time
 
-from flask import current_app, g
+from flask import current_app, g, request
 
 from ..extensions import get_redis
 
 KEEP_SECONDS = 30 * 24 * 3600  # someone away for longer is simply "away since forever"
+# Blueprints whose requests clients make on their own: event streams and long polls.
+BY_THEMSELVES = {"events"}
 
 
 def _key(user_id):
@@ -34,6 +36,6 @@ def init_app(app):
     @app.after_request
     def record_signed_in_request(response):
         user = g.get("user")
-        if user is not None:
+        if user is not None and request.blueprint not in BY_THEMSELVES:
             record(user.id)
         return response
