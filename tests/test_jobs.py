@@ -6,6 +6,7 @@ import time
 
 import pytest
 import requests
+from cryptography.fernet import Fernet
 
 from elako import jobs
 from tests.conftest import FAST_JOBS
@@ -142,3 +143,21 @@ def test_the_worker_recreates_its_group_when_the_stream_is_gone(app, redis, run_
         jobs.enqueue("note_run", "k:after")
     run_jobs()
     assert len(runs(redis, "k:after")) == 1
+
+
+@pytest.mark.settings(MESSAGE_ENCRYPTION_KEYS=Fernet.generate_key().decode(), **FAST_JOBS)
+def test_queued_jobs_are_encrypted_at_rest_like_messages(app, redis, run_jobs):
+    """Jobs carry message text and whole emails; with encryption on, Redis holds none of it."""
+    with app.app_context():
+        jobs.enqueue("note_run", "k:secret Milo order", delay=30)
+        jobs.enqueue("note_run", "k:secret Milo order", 3)
+    queue = jobs.get_queue(app)
+    stored = [fields["job"] for _id, fields in redis.xrange(queue.ready)]
+    stored += redis.zrange(queue.scheduled, 0, -1)
+    assert len(stored) == 2 and not any("Milo" in value for value in stored)
+    redis.delete(queue.scheduled)
+    run_jobs()
+    assert len(runs(redis, "k:secret Milo order")) == 3  # it ran: the worker reads them
+    [(_id, job)] = queue.dead_letters()
+    assert job.args == ["k:secret Milo order", 3]
+    assert "Milo" not in str(redis.xrange(queue.dead))

@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 
 from redis.exceptions import ResponseError
 
+from .. import crypto
+
 GROUP = "workers"
 DEAD_MAXLEN = 10000  # dead letters kept, newest last
 
@@ -80,11 +82,19 @@ class Job:
     failed_at: float | None = None
 
     def dumps(self):
-        return json.dumps(asdict(self), separators=(",", ":"), ensure_ascii=False)
+        """As stored in Redis: encrypted like message text when MESSAGE_ENCRYPTION_KEYS is set,
+        because jobs carry message text and whole emails."""
+        return crypto.encrypt(json.dumps(asdict(self), separators=(",", ":"), ensure_ascii=False))
 
     @classmethod
-    def loads(cls, text):
-        return cls(**json.loads(text))
+    def loads(cls, stored):
+        try:
+            return cls(**json.loads(crypto.decrypt(stored)))
+        except crypto.UnreadableMessage:  # no worker can run it: it ends as a dead letter
+            return cls(UNREADABLE, [])
+
+
+UNREADABLE = "(encrypted with a key no longer in MESSAGE_ENCRYPTION_KEYS)"
 
 
 class JobQueue:
