@@ -5,7 +5,7 @@ from mongoengine.errors import NotUniqueError
 
 from . import crypto
 from .passwords import hash_password
-from .models import Conversation, Message, User
+from .models import Conversation, Message, User, WebhookDelivery, WebhookEndpoint
 
 DEMO_PASSWORD = "elako-demo-2026"
 DEMO_STORES = [
@@ -71,7 +71,7 @@ def init_app(app):
     def rotate_message_keys():
         """Rewrite stored message text as MESSAGE_ENCRYPTION_KEYS now says: encrypted with its
         first key, or plain when that is `plain`. Text no configured key reads is left as it is."""
-        counts = {"messages": 0, "previews": 0, "unreadable": 0}
+        counts = {"messages": 0, "previews": 0, "webhook values": 0, "unreadable": 0}
 
         def rewrite(collection, match, field, value, kind):
             """Rewrite `field` of the document matching `match` if it still holds `value`: the
@@ -95,7 +95,13 @@ def init_app(app):
             rewrite(Conversation, {"_id": conversation["_id"],
                                    "last_message.message_id": last["message_id"]},
                     "last_message.body", last.get("body"), "previews")
+        # Webhook secrets sign every delivery, and delivery bodies carry message text.
+        for model, field in ((WebhookEndpoint, "secret"), (WebhookDelivery, "body")):
+            for document in model.objects.only("id", field).as_pymongo():
+                rewrite(model, {"_id": document["_id"]}, field, document.get(field), "webhook values")
         click.echo(f"rewrote {counts['messages']} message(s) and {counts['previews']} inbox preview(s)")
+        if counts["webhook values"]:
+            click.echo(f"rewrote {counts['webhook values']} webhook secret(s) and delivery bodies")
         if counts["unreadable"]:
             raise click.ClickException(
                 f"{counts['unreadable']} could not be read with any configured key and were left "

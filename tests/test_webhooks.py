@@ -273,3 +273,39 @@ def test_a_worker_killed_mid_delivery_is_replaced_and_the_event_delivered_once(
     assert [(d["status"], d["attempts"]) for d in deliveries] == [("succeeded", 1)]
     with app.app_context():
         assert WebhookEndpoint.objects(id=endpoint["id"]).first().failing_since is None
+
+
+@pytest.fixture
+def no_leaked_encryption(monkeypatch):
+    """`crypto.configure` sets module-global state: put back what was there before the test."""
+    from elako import crypto
+
+    monkeypatch.setattr(crypto, "_cipher", crypto._cipher)
+    monkeypatch.setattr(crypto, "_encrypting", crypto._encrypting)
+
+
+def test_rotating_keys_keeps_endpoints_signing(app, people, receivers, run_jobs,
+                                               no_leaked_encryption):
+    """Secrets are stored encrypted; `rotate-message-keys` rewrites them with the new key, so
+    the endpoint still signs (and verifies) once the old key is gone."""
+    from cryptography.fernet import Fernet
+
+    from elako import crypto
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    crypto.configure(old)
+    receiver = receivers()
+    customer, store = people.customer(), people.store()
+    endpoint = register(store, receiver.url, ["message.created"])
+    with app.app_context():
+        stored = WebhookEndpoint.objects(id=endpoint["id"]).as_pymongo().first()["secret"]
+    assert endpoint["secret"] not in stored
+
+    crypto.configure(f"{new},{old}")
+    result = app.test_cli_runner().invoke(args=["rotate-message-keys"])
+    assert "rewrote 1 webhook secret(s) and delivery bodies" in result.output, result.output
+    crypto.configure(new)
+    customer.send(customer.open_conversation(store), "After the rotation")
+    run_jobs()
+    [body] = verified(receiver, endpoint)
+    assert body["data"]["message"]["body"] == "After the rotation"
