@@ -14,12 +14,12 @@ def send_email(raw):
 
 @job
 def follow_up_message(receiver_id, conversation_id, store_id, data):
-    """A new message: schedule the receiver's unread check, and tell the store's webhooks. Run
-    twice, the check is scheduled once (unique per delay) and the event's id, taken from the
-    message, makes no second delivery."""
+    """A new message: schedule the receiver's unread check, and hand the event to the store's
+    webhooks. Run twice, the check is scheduled once (unique per delay) and the event's id, taken
+    from the message, makes no second delivery."""
     alerts.schedule_check(receiver_id, conversation_id)
-    webhooks.publish(store_id, "message.created", data,
-                     event_id=f"evt_{data['message']['id']}_created")
+    webhooks.fan_out(store_id, webhooks.event("message.created", data,
+                                              f"evt_{data['message']['id']}_created"))
 
 
 @job
@@ -29,9 +29,9 @@ def alert_unread(user_id, conversation_id):
 
 
 @job
-def fan_out_webhook_event(store_id, event):
+def fan_out_webhook_event(store_id, happened):
     """One delivery per endpoint of the store that wants the event; run twice, no twin."""
-    webhooks.fan_out(store_id, event)
+    webhooks.fan_out(store_id, happened)
 
 
 @job

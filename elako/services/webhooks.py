@@ -97,7 +97,7 @@ def delete_endpoint(user, endpoint_id):
 def send_test(user, endpoint_id):
     """Queue a `webhook.test` delivery to the endpoint; returns the delivery."""
     endpoint = endpoint_for(user, endpoint_id)
-    return _queue_delivery(endpoint, _event(TEST_EVENT, {"endpoint_id": str(endpoint.id)}))
+    return _queue_delivery(endpoint, event(TEST_EVENT, {"endpoint_id": str(endpoint.id)}))
 
 
 def deliveries(user, endpoint_id):
@@ -123,33 +123,34 @@ def delivery_payload(delivery):
 
 # -- events ----------------------------------------------------------------------------------------
 
-def publish(store_id, event_type, data, *, event_id=None):
+def publish(store_id, event_type, data):
     """Queue an event the store is party to for its endpoints (one Redis round trip here; the
-    job looks up the endpoints). `event_id` becomes every delivery's webhook-id."""
-    jobs.enqueue("fan_out_webhook_event", str(store_id), _event(event_type, data, event_id))
+    job looks up the endpoints)."""
+    jobs.enqueue("fan_out_webhook_event", str(store_id), event(event_type, data))
 
 
-def _event(event_type, data, event_id=None):
+def event(event_type, data, event_id=None):
+    """An event as deliveries carry it; `event_id` (default: a new one) is its webhook-id."""
     return {"id": event_id or f"evt_{uuid.uuid4().hex}", "type": event_type,
             "timestamp": iso(utcnow()), "data": data}
 
 
-def fan_out(store_id, event):
-    """One delivery per endpoint of the store that wants this type of event."""
-    for endpoint in WebhookEndpoint.objects(store_id=store_id, events=event["type"],
+def fan_out(store_id, happened):
+    """One delivery of event `happened` per endpoint of the store that wants its type."""
+    for endpoint in WebhookEndpoint.objects(store_id=store_id, events=happened["type"],
                                             disabled_at=None):
-        _queue_delivery(endpoint, event)
+        _queue_delivery(endpoint, happened)
 
 
-def _queue_delivery(endpoint, event):
-    body = json.dumps({"type": event["type"], "timestamp": event["timestamp"],
-                       "data": event["data"]}, separators=(",", ":"), ensure_ascii=False)
-    delivery = WebhookDelivery(endpoint_id=endpoint.id, event_id=event["id"], type=event["type"],
-                               body=body)
+def _queue_delivery(endpoint, happened):
+    body = json.dumps({"type": happened["type"], "timestamp": happened["timestamp"],
+                       "data": happened["data"]}, separators=(",", ":"), ensure_ascii=False)
+    delivery = WebhookDelivery(endpoint_id=endpoint.id, event_id=happened["id"],
+                               type=happened["type"], body=body)
     try:
         delivery.save(force_insert=True)
     except NotUniqueError:  # this fan-out ran before (its worker died): the same delivery
-        delivery = WebhookDelivery.objects.get(endpoint_id=endpoint.id, event_id=event["id"])
+        delivery = WebhookDelivery.objects.get(endpoint_id=endpoint.id, event_id=happened["id"])
     # A fan-out that runs twice finds the same delivery and queues no second job.
     jobs.enqueue("deliver_webhook", str(delivery.id), unique_key=f"webhook:{delivery.id}",
                  unique_for=24 * 3600)
