@@ -265,3 +265,23 @@ def test_the_page_signals_input_at_most_once_a_minute(server, browsers):
     page.keyboard.press("Tab")  # within the minute again
     page.wait_for_timeout(300)
     assert [(r.method, r.response().status) for r in signals] == [("POST", 204)]
+
+
+@pytest.mark.e2e
+def test_unsubscribing_shows_at_once_on_a_signed_in_page(server):
+    """Each gunicorn worker caches who is signed in; turning alerts off (here by the link, as
+    another request and another user object) must not leave the settings page showing them on."""
+    from itsdangerous import URLSafeSerializer
+
+    import requests
+
+    store = server.register("store", "Aling Nena's Store")
+    browser = store.browser()
+    checked = '<input type="checkbox" name="email_alerts" checked>'
+    browser.get(server.url + "/settings", timeout=10)  # the worker starts hearing its hub
+    time.sleep(0.5)
+    assert checked in browser.get(server.url + "/settings", timeout=10).text  # cached now
+    token = URLSafeSerializer(server.env["SECRET_KEY"], salt="email-alerts-off").dumps(store.id)
+    assert requests.post(f"{server.url}/unsubscribe/{token}", timeout=10).status_code == 200
+    assert checked not in browser.get(server.url + "/settings", timeout=10).text
+    assert store.call("GET", "/api/me").json()["email_alerts"] is False

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from .. import jobs
+from .. import jobs, realtime
 from ..errors import InvalidInput, NotFound
 from ..models import Conversation, Message, User
 from . import activity, mail
@@ -73,6 +73,7 @@ def set_email_alerts(user, enabled):
     if not isinstance(enabled, bool):
         raise InvalidInput("email_alerts must be true or false.", field="email_alerts")
     user.modify(set__email_alerts=enabled)
+    realtime.broadcast("user_changed", user.id)  # workers drop the user they cached
     return user
 
 
