@@ -5,13 +5,14 @@ or a log; ids and search terms go to services that parse or clean them the same 
 
 import re
 from typing import Annotated, ClassVar, Literal
+from urllib.parse import urlsplit
 
 from flask import current_app
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, Strict
 from pydantic_core import PydanticCustomError
 
 from ..errors import InvalidInput
-from ..models import MESSAGE_TYPES, ROLES
+from ..models import MESSAGE_TYPES, ROLES, WEBHOOK_EVENT_TYPES
 from ..services.inputs import CLIENT_ID, LONE_SURROGATE, clean_text
 from . import OWN_MESSAGE
 
@@ -67,6 +68,17 @@ def _client_id(value):
     return value
 
 
+def _web_url(value):
+    try:
+        parts = urlsplit(value)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a port that is no number or out of range, a bracket left open
+        valid = False
+    if not valid:
+        raise _refuse("url must be an http:// or https:// URL.")
+    return value
+
+
 Email = Annotated[Text(254), AfterValidator(str.lower)]
 Password = Annotated[str, Field(min_length=1, max_length=PASSWORD_MAX_LENGTH),
                      AfterValidator(_hashable)]
@@ -101,6 +113,15 @@ class AccountChange(BaseModel):
     email_alerts: Annotated[bool, Strict()] | None = Field(
         None, title="email_alerts",
         description="Email about unread messages after EMAIL_ALERT_DELAY_SECONDS away.")
+
+
+class NewWebhook(BaseModel):
+    """A URL to POST the store's events to, and which events."""
+
+    url: Annotated[Text(2000), AfterValidator(_web_url)] = Field(
+        title="url", description="http:// or https://; its address must be a public one.")
+    events: Annotated[list[Literal[WEBHOOK_EVENT_TYPES]], Field(min_length=1)] = Field(
+        title="events", description="The event types to send.")
 
 
 class Credentials(BaseModel):

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ..models import MESSAGE_TYPES, ROLES
+from ..models import MESSAGE_TYPES, ROLES, WEBHOOK_EVENT_TYPES
 
 Time = datetime  # ISO 8601 in UTC with milliseconds and a Z: 2026-11-25T06:07:03.204Z
 
@@ -107,6 +107,39 @@ class ReadResult(BaseModel):
 
 class UnreadCount(BaseModel):
     count: int
+
+
+class WebhookEndpoint(BaseModel):
+    id: str
+    url: str
+    events: list[Literal[WEBHOOK_EVENT_TYPES]]
+    created_at: Time
+    disabled: bool = Field(description="Turned off after failing for "
+                           "WEBHOOK_DISABLE_AFTER_SECONDS (3 days); register it again.")
+
+
+class NewWebhookEndpoint(WebhookEndpoint):
+    secret: str = Field(description="`whsec_` + base64: verifies `webhook-signature`. Shown only "
+                        "here.")
+
+
+class WebhookEndpoints(BaseModel):
+    items: list[WebhookEndpoint]
+
+
+class WebhookDelivery(BaseModel):
+    event_id: str = Field(description="Its `webhook-id`, the same on every attempt.")
+    type: str = Field(description="An event type, or `webhook.test`.")
+    status: Literal["pending", "succeeded", "failed"]
+    status_code: int | None = Field(description="The last attempt's answer; null if none came.")
+    attempts: int
+    last_error: str | None
+    next_retry_at: Time | None
+    created_at: Time
+
+
+class WebhookDeliveries(BaseModel):
+    items: list[WebhookDelivery] = Field(description="The last 100, newest first.")
 
 
 class FieldProblem(BaseModel):

@@ -15,7 +15,7 @@ from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from .. import jobs, realtime
-from ..errors import InvalidInput, NotFound
+from ..errors import NotFound
 from ..models import Conversation, Message, User
 from . import activity, mail
 
@@ -70,8 +70,7 @@ def _line(message):
 
 
 def set_email_alerts(user, enabled):
-    if not isinstance(enabled, bool):
-        raise InvalidInput("email_alerts must be true or false.", field="email_alerts")
+    """Turn `user`'s email alerts on or off (a bool the API's schema or the form decided)."""
     user.modify(set__email_alerts=enabled)
     realtime.broadcast("user_changed", user.id)  # workers drop the user they cached
     return user

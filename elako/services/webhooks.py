@@ -28,7 +28,9 @@ from standardwebhooks import Webhook
 
 from .. import jobs
 from ..errors import Forbidden, InvalidInput, NotFound
-from ..models import WEBHOOK_EVENT_TYPES, User, WebhookDelivery, WebhookEndpoint, utcnow
+from ..models import User, WebhookDelivery, WebhookEndpoint, utcnow
+from ..schemas import parse
+from ..schemas.requests import NewWebhook
 from . import inputs, mail
 from .payloads import iso
 
@@ -52,23 +54,13 @@ def _store(user):
 
 
 def create_endpoint(user, data):
+    """A new endpoint of `user`'s store from `data` (url, events), with a new secret."""
     _store(user)
-    url = data.get("url")
-    if not isinstance(url, str) or not url.strip():
-        raise InvalidInput("Send the url to deliver to.", field="url")
-    url = url.strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2000:
-        raise InvalidInput("url must be an http:// or https:// URL.", field="url")
-    events = data.get("events")
-    if (not isinstance(events, list) or not events
-            or any(event not in WEBHOOK_EVENT_TYPES for event in events)):
-        raise InvalidInput(f"events must be a list of: {', '.join(WEBHOOK_EVENT_TYPES)}.",
-                           field="events")
+    wanted = parse(NewWebhook, data)
     if WebhookEndpoint.objects(store_id=user.id).count() >= MAX_ENDPOINTS:
         raise InvalidInput(f"A store can have at most {MAX_ENDPOINTS} webhook endpoints.",
                            field="url")
-    endpoint = WebhookEndpoint(store_id=user.id, url=url, events=sorted(set(events)),
+    endpoint = WebhookEndpoint(store_id=user.id, url=wanted.url, events=sorted(set(wanted.events)),
                                secret="whsec_" + base64.b64encode(secrets.token_bytes(24)).decode())
     endpoint.save(force_insert=True)
     return endpoint
