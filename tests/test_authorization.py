@@ -23,6 +23,7 @@ from tests.support.credentials import (
     expire_session, expired_token, forged_token, session_cookie, session_data, unsigned_token,
 )
 from tests.support.html import parse
+from tests.support.servers import JWT_SECRET
 
 pytestmark = pytest.mark.e2e
 
@@ -112,7 +113,7 @@ def world(server, server_db):
     cookie, csrf = browser_credentials(server, customer)
     sid = session_data(SECRET, cookie.split("elako_session=", 1)[1].split(";")[0])["sid"]
     expire_session(server, server_db(server), sid)
-    actors["expired"] = Actor("expired", token=expired_token(participant.token, SECRET),
+    actors["expired"] = Actor("expired", token=expired_token(participant.token, JWT_SECRET),
                               cookie=cookie, csrf=csrf)
     return {"server": server, "actors": actors, "cid": cid, "first_message": first["id"]}
 

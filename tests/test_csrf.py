@@ -10,8 +10,9 @@ import re
 
 import pytest
 
-from elako.models import Conversation, Message, User
+from elako.models import AuthSession, Conversation, Message, User
 from tests.conftest import PASSWORD, PageClient
+from tests.support.credentials import claims_of
 from tests.support.html import parse
 
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
@@ -43,6 +44,7 @@ def cases(world):
     customer, cid = world.customer, world.conversation_id
     fresh_email = "new-person@example.ph"
     anonymous = PageClient(world.app)
+    token_session = claims_of(customer.token)["sid"]
     return {
         "auth.sign_in": (anonymous, "/signin", {"email": customer.email, "password": PASSWORD},
                          lambda: anonymous.get("/inbox").status_code == 200),
@@ -66,12 +68,20 @@ def cases(world):
         "pages.settings": (customer.page, "/settings", {"name": "Renamed",
                            "timezone": "Asia/Manila"},
                            lambda: User.objects.get(id=customer.id).name),
+        "pages.change_password": (customer.page, "/settings/password", {
+                                  "current_password": PASSWORD, "new_password": "a new password"},
+                                  lambda: User.objects.get(id=customer.id).password_hash),
+        "pages.end_session": (customer.page, f"/settings/sessions/{token_session}/end", {},
+                              lambda: AuthSession.objects(id=token_session).count()),
+        "pages.end_other_sessions": (customer.page, "/settings/sessions/end-others", {},
+                                     lambda: AuthSession.objects(user_id=customer.id).count()),
     }
 
 
 ENDPOINTS = ["auth.sign_in", "auth.sign_up", "auth.sign_out", "pages.start_chat", "pages.send",
              "pages.mark_read", "pages.typing_signal", "pages.conversation_action",
-             "pages.delete_message", "pages.settings"]
+             "pages.delete_message", "pages.settings", "pages.change_password",
+             "pages.end_session", "pages.end_other_sessions"]
 
 
 @pytest.fixture

@@ -46,6 +46,7 @@ def test_own_messages_never_count_as_unread(chat):
 
 def test_bad_read_requests(chat, people):
     customer, store, conversation_id = chat
+    customer.send(conversation_id, "hello")
     bad = store.api.patch(f"/api/conversations/{conversation_id}/read", json={"up_to_seq": "x"})
     assert bad.status_code == 422
     outsider = people.store(name="Nosy")
