@@ -165,7 +165,7 @@ class Config:
     # Event streams (and long polls) one account may open: a reconnect loop must not tax others.
     RATE_LIMIT_STREAM_OPEN = os.environ.get("RATE_LIMIT_STREAM_OPEN", "120 per minute")
     # Opening conversations, per user: nobody walks ids looking for people.
-    RATE_LIMIT_OPEN = os.environ.get("RATE_LIMIT_OPEN", "30 per hour")
+    RATE_LIMIT_OPEN_CONVERSATION = os.environ.get("RATE_LIMIT_OPEN_CONVERSATION", "30 per hour")
 
     # Largest request body accepted (413 beyond it).
     MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 64 * 1024)

@@ -93,7 +93,7 @@ def make_config(redis_url, tmp_path, **overrides):
         "RATE_LIMIT_SIGN_IN": "10000 per minute",
         "RATE_LIMIT_SIGN_UP": "10000 per minute",
         "RATE_LIMIT_SIGN_IN_EMAIL": "10000 per minute",
-        "RATE_LIMIT_OPEN": "10000 per minute",
+        "RATE_LIMIT_OPEN_CONVERSATION": "10000 per minute",
         **overrides,
     }
     return type("TestConfig", (Config,), settings)

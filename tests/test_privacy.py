@@ -19,7 +19,7 @@ def near(object_id, steps):
     return [f"{value + step:024x}" for step in steps]
 
 
-@pytest.mark.settings(RATE_LIMIT_OPEN="500 per hour")
+@pytest.mark.settings(RATE_LIMIT_OPEN_CONVERSATION="500 per hour")
 def test_a_store_walking_ids_finds_nobody(people):
     store, rival = people.store(), people.store(name="Rival")
     maria = people.customer(name="Maria Santos")  # has never written to this store
@@ -59,7 +59,7 @@ def test_a_store_cannot_write_first_even_with_the_conversation_id(people, chat):
                           ).status_code == 201
 
 
-@pytest.mark.settings(RATE_LIMIT_OPEN="3 per hour")
+@pytest.mark.settings(RATE_LIMIT_OPEN_CONVERSATION="3 per hour")
 def test_opening_conversations_is_limited_per_user(people):
     store = people.store()
     answers = [open_as_store(store, str(ObjectId())) for _ in range(4)]

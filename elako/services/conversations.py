@@ -37,12 +37,12 @@ def conversation_for(user, conversation_id):
 def open_conversation(user, counterpart_id):
     """Create or get the conversation between a customer and a store; a store only gets one its
     customer has written in, and any other customer id is the same NotFound as one that does not
-    exist. Every attempt counts against RATE_LIMIT_OPEN, so ids cannot be walked.
+    exist. Every attempt counts against RATE_LIMIT_OPEN_CONVERSATION, so ids cannot be walked.
 
     Safe under concurrent requests: the unique (customer, store) index lets exactly one insert win,
     and the loser reads the winner's document. Returns (conversation, created).
     """
-    ratelimit.hit("open", user.id)
+    ratelimit.hit("open_conversation", user.id)
     if user.is_store:
         conversation = Conversation.objects(
             _reachable_by(user), customer_id=inputs.object_id(counterpart_id, "Customer")).first()

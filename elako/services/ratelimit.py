@@ -25,7 +25,7 @@ MESSAGES = {
     "sign_up": "Too many new accounts from here. Try again later.",
     "changes": "Too many changes to your conversations. Wait a moment and try again.",
     "stream_open": "This account reconnects too often. Wait a moment and try again.",
-    "open": "You are opening conversations too quickly. Wait a while and try again.",
+    "open_conversation": "You are opening conversations too quickly. Wait a while and try again.",
 }
 
 
