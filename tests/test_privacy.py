@@ -73,7 +73,7 @@ def come_online(app, person):
     from elako.models import User
 
     with app.app_context():
-        presence.connect(User.objects.get(id=person.id))
+        presence.open_connection(User.objects.get(id=person.id), 10)
 
 
 def shown_presence(viewer, cid):

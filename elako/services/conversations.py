@@ -19,16 +19,16 @@ from .payloads import conversation_payload
 NOT_FOUND = "Conversation"
 
 
-def _reachable_by(user):
+def reachable_by(user):
     """The conversations `user` may reach: their own, and for a store only those its customer has
     written in (only a customer can write first, so any message means she did)."""
     return Q(participants=user.id, last_seq__gt=0) if user.is_store else Q(participants=user.id)
 
 
 def conversation_for(user, conversation_id):
-    """The conversation if `user` may reach it (`_reachable_by`); NotFound otherwise."""
+    """The conversation if `user` may reach it (`reachable_by`); NotFound otherwise."""
     conversation = Conversation.objects(
-        _reachable_by(user), id=inputs.object_id(conversation_id, NOT_FOUND)).first()
+        reachable_by(user), id=inputs.object_id(conversation_id, NOT_FOUND)).first()
     if conversation is None:
         raise NotFound(f"{NOT_FOUND} was not found.")
     return conversation
@@ -45,7 +45,7 @@ def open_conversation(user, counterpart_id):
     ratelimit.hit("open_conversation", user.id)
     if user.is_store:
         conversation = Conversation.objects(
-            _reachable_by(user), customer_id=inputs.object_id(counterpart_id, "Customer")).first()
+            reachable_by(user), customer_id=inputs.object_id(counterpart_id, "Customer")).first()
         if conversation is None:
             raise NotFound("Customer was not found.")
         return conversation, False
