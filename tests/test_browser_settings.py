@@ -39,7 +39,8 @@ def test_devices_password_and_presence_from_settings(server, browsers, js):
     expect(session_row(laptop, "(integration)")).to_contain_text("python-requests")
 
     # Sign the phone out: with JavaScript its open page leaves at once, without at its next click.
-    session_row(laptop, "Chrome on Android").get_by_role("button", name=re.compile("^Sign out")).click()
+    android = session_row(laptop, "Chrome on Android")
+    android.get_by_role("button", name=re.compile("^Sign out")).click()
     expect(laptop).to_have_url(re.compile(r"/settings#sessions$"))
     expect(rows).to_have_count(2)
     if not js:

@@ -172,7 +172,8 @@ def test_an_expired_access_token_is_refused_and_its_refresh_token_renews_it(live
     tokens = requests.post(server.url + "/api/auth/token", timeout=10,
                            json={"email": user.email, "password": "correct horse battery"}).json()
     time.sleep(3)
-    expired = requests.get(server.url + "/api/me", headers=bearer(tokens["access_token"]), timeout=10)
+    expired = requests.get(server.url + "/api/me", headers=bearer(tokens["access_token"]),
+                           timeout=10)
     assert expired.status_code == 401 and expired.json()["error"]["code"] == "token_expired"
     renewed = requests.post(server.url + "/api/auth/refresh", timeout=10,
                             json={"refresh_token": tokens["refresh_token"]}).json()

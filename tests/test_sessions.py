@@ -6,8 +6,8 @@ from elako.models import AuthSession
 from tests.conftest import PASSWORD, PageClient
 from tests.support.credentials import claims_of
 
-ANDROID_CHROME = ("Mozilla/5.0 (Linux; Android 13; SM-A145F) AppleWebKit/537.36 (KHTML, like Gecko) "
-                  "Chrome/131.0.0.0 Mobile Safari/537.36")
+ANDROID_CHROME = ("Mozilla/5.0 (Linux; Android 13; SM-A145F) AppleWebKit/537.36 "
+                  "(KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36")
 NEW_PASSWORD = "a whole new password"
 
 

@@ -65,10 +65,10 @@ def _signed_in(user, target):
     """Start the browser's session and remember this device for the account."""
     start_web_session(user)
     response = redirect(target, code=303)
-    response.set_cookie(
-        DEVICE_COOKIE, sign_in_throttle.device_token(request.cookies.get(DEVICE_COOKIE), user.email),
-        max_age=sign_in_throttle.DEVICE_TOKEN_MAX_AGE, httponly=True, samesite="Lax",
-        secure=current_app.session_interface.get_cookie_secure(current_app))
+    device = sign_in_throttle.device_token(request.cookies.get(DEVICE_COOKIE), user.email)
+    response.set_cookie(DEVICE_COOKIE, device, max_age=sign_in_throttle.DEVICE_TOKEN_MAX_AGE,
+                        httponly=True, samesite="Lax",
+                        secure=current_app.session_interface.get_cookie_secure(current_app))
     return response
 
 

@@ -86,7 +86,7 @@ def end_others(user, keep_id=None):
     return len(ids)
 
 
-# -- API sessions: access and refresh tokens ---------------------------------------------------------
+# -- API sessions: access and refresh tokens -------------------------------------------------------
 
 def _hash(secret):
     return hashlib.sha256(secret.encode()).hexdigest()

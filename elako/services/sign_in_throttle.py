@@ -90,8 +90,10 @@ def _source(client_ip, device_id):
 
 
 def begin_attempt(email, *, client_ip, device_id):
-    """Count a sign-in attempt for `email` from this device or network before its password is
-    checked; RateLimited while earlier failures make it wait, or past the shared ceilings."""
+    """Count a sign-in attempt for `email` before its password is checked; RateLimited while
+    earlier failures make it wait, or past the shared ceilings. `device_id` names a device that
+    signed in to the account before (or a signed-in session confirming its password); None means
+    a stranger's device, counted by its network."""
     if device_id is None:
         ratelimit.hit("sign_in", ratelimit.client_network(client_ip))
         ratelimit.check("sign_in_email", email)
