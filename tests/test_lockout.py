@@ -119,8 +119,7 @@ def test_a_refresh_token_works_once_and_a_copy_ends_the_session(api, people):
                     ).status_code == 401
 
 
-@pytest.mark.parametrize("token", [None, 42, "", "garbage", "0" * 24 + ".secret",
-                                   "not-an-id.secret"])
+@pytest.mark.parametrize("token", ["", "garbage", "0" * 24 + ".secret", "not-an-id.secret"])
 def test_bad_refresh_tokens_are_refused_alike(api, people, token):
     person = people.customer()
     issued = sign_in(api, person.email, PASSWORD, OWNER).json
