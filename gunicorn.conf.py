@@ -20,6 +20,10 @@ graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", 10))
 timeout = 30
 keepalive = 75
 accesslog = os.environ.get("ACCESS_LOG", "-") or None  # empty: no access log
+# Forwarded headers (X-Forwarded-Proto turns on Secure cookies and HSTS) are the app's to trust, as
+# PROXY_FIX_HOPS says. gunicorn's own default trusts them from 127.0.0.1, where any process on the
+# host, or a proxy passing them through unchecked, could send them; name its proxies here if wanted.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "")
 # Two instances on one host would overwrite each other's ~/.gunicorn/gunicorn.ctl.
 control_socket_disable = True
 

@@ -13,13 +13,14 @@ def create_app(config_class=Config):
     """Build the app: configuration, connections, then blueprints. Nothing runs at import time."""
     app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=None)
     app.config.from_object(config_class)
-    if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = load_or_create_secret(app.config["DATA_DIR"])
-        if app.config.get("MONGODB_URI"):
-            app.logger.warning(
-                "SECRET_KEY is unset: using the key generated in %s. Every host must use the "
-                "same key, or users are signed out whenever another host answers them.",
-                app.config["DATA_DIR"])
+    for name in ("SECRET_KEY", "JWT_SECRET_KEY"):
+        if not app.config.get(name):
+            app.config[name] = load_or_create_secret(app.config["DATA_DIR"], name.lower())
+            if app.config.get("MONGODB_URI"):
+                app.logger.warning(
+                    "%s is unset: using the key generated in %s. Every host must use the same "
+                    "key, or users are signed out whenever another host answers them.",
+                    name, app.config["DATA_DIR"])
 
     from . import assets, cli, crypto, errors, extensions, formatting, jobs, realtime, security
     from .blueprints import alerts, api, auth, events, health, pages, webhooks
@@ -39,7 +40,10 @@ def create_app(config_class=Config):
     formatting.init_app(app)
     assets.load(app, ROOT / "static")
     cli.init_app(app)
-    if app.config["SEED_DEMO"]:
+    if app.config["SEED_DEMO"] and app.config.get("MONGODB_URI"):
+        app.logger.warning("SEED_DEMO is ignored because MONGODB_URI is set: no demo accounts "
+                           "with the published password. `flask --app app seed-demo` creates them.")
+    elif app.config["SEED_DEMO"]:
         for line in cli.seed_demo_accounts(app.config["DEFAULT_TIMEZONE"]):
             app.logger.warning("demo account: %s", line)
 

@@ -9,7 +9,7 @@ from functools import wraps
 from flask import g, make_response, redirect, request, session, url_for
 
 from .errors import Unauthorized
-from .services import accounts
+from .services import accounts, sessions
 
 
 def load_from_cookie():
@@ -19,6 +19,7 @@ def load_from_cookie():
         found = accounts.session_user(session_id)
         if found:
             g.auth_session, g.user = found
+            sessions.touch(g.auth_session)
         else:
             session.clear()  # signed out elsewhere, or expired
 
@@ -29,11 +30,15 @@ def load_from_bearer():
         raise Unauthorized("Send your access token as 'Authorization: Bearer <token>'.",
                            code="missing_token")
     g.auth_session, g.user = accounts.token_user(token.strip())
+    sessions.touch(g.auth_session)
 
 
 def sign_in(user):
+    previous = session.get("sid")
     session.clear()  # a fresh cookie on sign-in: no session fixation
-    auth_session = accounts.start_session(user, "web")
+    if previous:  # and the sign-in this browser had before ends: a copy of its cookie is useless
+        accounts.end_session(previous)
+    auth_session = accounts.start_session(user, "web", user_agent=request.user_agent.string)
     session["sid"] = str(auth_session.id)
     session.permanent = True
 

@@ -4,8 +4,10 @@ Times are stored as naive UTC datetimes truncated to milliseconds (BSON's precis
 back equals the value written and the one already sent out in events.
 """
 
+import secrets
 from datetime import datetime, timezone
 
+from bson import ObjectId
 from mongoengine import (
     BooleanField, DateTimeField, Document, EmbeddedDocument, EmbeddedDocumentField, IntField, ListField,
     ObjectIdField, StringField,
@@ -22,13 +24,22 @@ def utcnow():
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
+def random_id():
+    """An ObjectId of 12 random bytes, for ids that other people see. A generated ObjectId is a
+    timestamp, a per-process value and a counter: knowing one, the ids around it can be walked."""
+    return ObjectId(secrets.token_bytes(12))
+
+
 class User(Document):
+    id = ObjectIdField(primary_key=True, default=random_id)
     role = StringField(required=True, choices=ROLES)
     name = StringField(required=True, max_length=80)
     email = StringField(required=True, max_length=254)  # stored lower-cased
     password_hash = StringField(required=True)
     description = StringField(max_length=280, default="")  # stores only
     timezone = StringField(required=True, default="Asia/Manila")
+    # Nobody sees when this user is online or was last seen (services/privacy.py).
+    hide_presence = BooleanField(default=False)
     created_at = DateTimeField(required=True, default=utcnow)
     # Email about unread messages while away (services.alerts); the settings page turns it off.
     email_alerts = BooleanField(default=True)
@@ -47,12 +58,19 @@ class User(Document):
 
 
 class AuthSession(Document):
-    """One sign-in. Its id is the `sid` of the JWT or the web cookie; deleting it signs that out."""
+    """One sign-in. Its id is the `sid` of the JWT or the web cookie; deleting it signs that out.
+    An API session lives as long as its refresh token; each access token is shorter-lived."""
 
     user_id = ObjectIdField(required=True)
     kind = StringField(required=True, choices=("web", "api"))
+    user_agent = StringField(default="")  # shown as the device in the list of sessions
     created_at = DateTimeField(required=True, default=utcnow)
+    last_seen_at = DateTimeField(required=True, default=utcnow)
     expires_at = DateTimeField(required=True)
+    # SHA-256 of the current refresh token, and of the one it replaced: that one coming back means
+    # it was copied, and the whole session ends (services/sessions.py).
+    refresh_hash = StringField()
+    replaced_refresh_hash = StringField()
 
     meta = {
         "collection": "auth_sessions",
@@ -87,6 +105,7 @@ class RecentSend(EmbeddedDocument):
 class Conversation(Document):
     """The one conversation between a customer and a store."""
 
+    id = ObjectIdField(primary_key=True, default=random_id)
     customer_id = ObjectIdField(required=True)
     store_id = ObjectIdField(required=True)
     customer_name = StringField(required=True)

@@ -8,6 +8,8 @@ The session cookie is HttpOnly and SameSite=Lax always, and Secure whenever the 
 HTTPS; HTTPS answers also carry Strict-Transport-Security. docs/security.md has the whole picture.
 """
 
+from urllib.parse import urlsplit
+
 from flask import g, has_request_context, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_cors import CORS
@@ -59,6 +61,18 @@ def allow_cross_origin_api(app):
         CORS(app, resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}},
              methods=CORS_METHODS, allow_headers=CORS_HEADERS, expose_headers=CORS_EXPOSED,
              supports_credentials=False, max_age=600, vary_header=True)
+
+
+def is_own_navigation():
+    """Whether the user came here from one of our pages, or typed the address or opened a
+    bookmark, rather than following a link on another site (SameSite=Lax cookies come along on
+    those too). Browsers say which in Sec-Fetch-Site; older ones send our own pages' address as
+    the Referer (Referrer-Policy: same-origin). With neither, assume another site."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site in ("same-origin", "none")
+    referrer = urlsplit(request.referrer or "")
+    return referrer.scheme in ("http", "https") and referrer.netloc == request.host
 
 
 def init_app(app):

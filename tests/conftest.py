@@ -82,6 +82,7 @@ def make_config(redis_url, tmp_path, **overrides):
         "TESTING": True,
         "DATA_DIR": str(tmp_path),
         "SECRET_KEY": "test-secret-" + "x" * 40,
+        "JWT_SECRET_KEY": "test-jwt-secret-" + "j" * 40,
         "REDIS_URL": redis_url,
         "REDIS_KEY_PREFIX": prefix,
         # Real MongoDB when given (a database per test), mongomock otherwise.
@@ -91,6 +92,8 @@ def make_config(redis_url, tmp_path, **overrides):
         "RATE_LIMIT_TYPING": "10000 per minute",
         "RATE_LIMIT_SIGN_IN": "10000 per minute",
         "RATE_LIMIT_SIGN_UP": "10000 per minute",
+        "RATE_LIMIT_SIGN_IN_EMAIL": "10000 per minute",
+        "RATE_LIMIT_OPEN_CONVERSATION": "10000 per minute",
         **overrides,
     }
     return type("TestConfig", (Config,), settings)
@@ -131,15 +134,17 @@ def client(app):
 
 
 class PageClient:
-    """A cookie-carrying test client that sends the page's CSRF token like the page does."""
+    """A cookie-carrying test client that sends the page's CSRF token like the page does, and
+    navigates as from the site's own pages (`Sec-Fetch-Site: same-origin`) unless told otherwise."""
 
     def __init__(self, app):
         self.app = app
         self.http = app.test_client()
         self.csrf_token = None
 
-    def get(self, url, **kwargs):
-        response = self.http.get(url, **kwargs)
+    def get(self, url, headers=None, **kwargs):
+        headers = {"Sec-Fetch-Site": "same-origin", **(headers or {})}
+        response = self.http.get(url, headers=headers, **kwargs)
         self._remember_token(response)
         return response
 

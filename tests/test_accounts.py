@@ -96,3 +96,21 @@ def test_store_directory_lists_stores_only(people):
     found = customer.api.get("/api/stores", query_string={"q": "kusina"}).json["items"]
     assert [s["id"] for s in found] == [store.id]
     assert customer.api.get("/api/stores", query_string={"q": "(.*"}).status_code == 200
+
+
+def test_demo_accounts_never_reach_a_real_database(redis_url, shared_mongo_uri, tmp_path, caplog):
+    """Their password is published: with MONGODB_URI set, SEED_DEMO is refused, and says so."""
+    import mongoengine
+
+    from elako import create_app
+    from elako.cli import DEMO_CUSTOMERS
+    from elako.models import User
+    from tests.conftest import make_config
+
+    app = create_app(make_config(redis_url, tmp_path, SEED_DEMO=True, MONGODB_URI=shared_mongo_uri))
+    try:
+        assert User.objects(email=DEMO_CUSTOMERS[0][1]).count() == 0
+        assert "SEED_DEMO is ignored because MONGODB_URI is set" in caplog.text
+    finally:
+        mongoengine.get_connection().drop_database(app.config["MONGODB_DB"])
+        mongoengine.disconnect()

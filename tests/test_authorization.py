@@ -21,9 +21,11 @@ from itsdangerous import URLSafeSerializer
 
 from elako.blueprints.events import HTML_TEMPLATES
 from tests.support.credentials import (
-    expire_session, expired_token, forged_token, session_cookie, session_data, unsigned_token,
+    claims_of, expire_session, expired_token, forged_token, session_cookie, session_data,
+    unsigned_token,
 )
 from tests.support.html import parse
+from tests.support.servers import JWT_SECRET
 
 pytestmark = pytest.mark.e2e
 
@@ -66,14 +68,26 @@ def browser_credentials(server, user):
     return "; ".join(f"{c.name}={c.value}" for c in session.cookies), token
 
 
+def api_sign_in(server, user):
+    return requests.post(server.url + "/api/auth/token", timeout=10, json={
+        "email": user.email, "password": PASSWORD}).json()
+
+
 def fresh(server, actor):
     """The same actor with credentials of their own, for requests that end a session."""
     if not actor.signed_in:
         return actor
     cookie, csrf = browser_credentials(server, actor.user)
-    token = requests.post(server.url + "/api/auth/token", timeout=10, json={
-        "email": actor.user.email, "password": PASSWORD}).json()["access_token"]
+    token = api_sign_in(server, actor.user)["access_token"]
     return Actor(actor.name, actor.user, actor.display_name, token, cookie, csrf)
+
+
+def renew(server, actor):
+    """New credentials for an actor whose other sessions a request ended (its own kept going)."""
+    if actor.signed_in:
+        actor.cookie, actor.csrf = browser_credentials(server, actor.user)
+        actor.token = actor.user.token = api_sign_in(server, actor.user)["access_token"]
+        actor.user.headers = {"Authorization": f"Bearer {actor.token}"}
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +127,7 @@ def world(server, server_db):
     cookie, csrf = browser_credentials(server, customer)
     sid = session_data(SECRET, cookie.split("elako_session=", 1)[1].split(";")[0])["sid"]
     expire_session(server, server_db(server), sid)
-    actors["expired"] = Actor("expired", token=expired_token(participant.token, SECRET),
+    actors["expired"] = Actor("expired", token=expired_token(participant.token, JWT_SECRET),
                               cookie=cookie, csrf=csrf)
     unsubscribe = URLSafeSerializer(SECRET, salt="email-alerts-off").dumps(customer.id)
     return {"server": server, "actors": actors, "cid": cid, "first_message": first["id"],
@@ -126,8 +140,9 @@ def world(server, server_db):
 class Route:
     """One route: who may use it (`access`), and how to call it."""
 
-    # public | signed_in | customers | stores | conversation | message | own | webhook (the
-    # other participant's, a store) | link (a signed link is the credential: anyone holding it)
+    # public | signed_in | customers | stores | reachable | conversation | message | own |
+    # own_session | webhook (the other participant's, a store) | link (a signed link is the
+    # credential: anyone holding it)
     access: str
     path: str  # with {cid}, {mid}, {uid}, {store}, {customer}, {first}, {hook}, {unsubscribe}
     surface: str  # page | api | stream
@@ -136,6 +151,7 @@ class Route:
     ok: tuple = ()  # the statuses that mean "allowed"
     htmx: bool = True  # pages: also call it as htmx does
     ends_session: bool = False
+    ends_other_sessions: bool = False
     undo: str | None = None  # API method+path that reverses an allowed call
 
 
@@ -145,12 +161,14 @@ ROUTES = {
     # public
     ("pages.home", "GET"): Route("public", "/", "page", ok=(302,), htmx=False),
     ("auth.sign_in", "GET"): Route("public", "/signin", "page", ok=(200, 302), htmx=False),
+    # signing in (or up) ends the session the browser had
     ("auth.sign_in", "POST"): Route("public", "/signin", "page", ok=(303,), htmx=False,
-                                    form={"email": "{email}", "password": PASSWORD}),
+                                    form={"email": "{email}", "password": PASSWORD},
+                                    ends_session=True),
     ("auth.sign_up", "GET"): Route("public", "/signup", "page", ok=(200,), htmx=False),
     ("auth.sign_up", "POST"): Route("public", "/signup", "page", ok=(303,), htmx=False,
                                     form={"role": "customer", "name": "New", "email": "{new_email}",
-                                          "password": PASSWORD}),
+                                          "password": PASSWORD}, ends_session=True),
     ("auth.session_ended", "GET"): Route("public", "/session-ended", "page", ok=(303,),
                                          htmx=False),
     ("auth.sign_out", "POST"): Route("public", "/signout", "page", ok=(303,), htmx=False,
@@ -163,12 +181,30 @@ ROUTES = {
                                  json={"email": "{email}", "password": PASSWORD}),
     ("api.openapi_document", "GET"): Route("public", "/api/openapi.json", "api", ok=(200,)),
     ("api.reference", "GET"): Route("public", "/api/docs", "page", ok=(200,), htmx=False),
+    ("api.refresh_token", "POST"): Route(
+        "public", "/api/auth/refresh", "api", ok=(200,), json=lambda actor, w: {
+            "refresh_token": api_sign_in(w["server"], w["actors"]["participant"].user)[
+                "refresh_token"]}),
     # any signed-in user, about themselves
     ("pages.inbox", "GET"): Route("signed_in", "/inbox", "page", ok=(200,)),
     ("pages.stores", "GET"): Route("signed_in", "/stores", "page", ok=(200,)),
     ("pages.settings", "GET"): Route("signed_in", "/settings", "page", ok=(200,), htmx=False),
     ("pages.settings", "POST"): Route("signed_in", "/settings", "page", ok=(200,), htmx=False,
                                       form={"name": "{name}", "timezone": "Asia/Manila"}),
+    ("pages.change_password", "POST"): Route(
+        "signed_in", "/settings/password", "page", ok=(200,), htmx=False,
+        form={"current_password": PASSWORD, "new_password": PASSWORD}, ends_other_sessions=True),
+    ("pages.end_other_sessions", "POST"): Route(
+        "signed_in", "/settings/sessions/end-others", "page", ok=(303,), htmx=False,
+        ends_other_sessions=True),
+    ("api.update_me", "PATCH"): Route("signed_in", "/api/me", "api", ok=(200,),
+                                      json={"name": "{name}", "email_alerts": True}),
+    ("api.change_password", "POST"): Route(
+        "signed_in", "/api/me/password", "api", ok=(204,),
+        json={"current_password": PASSWORD, "new_password": PASSWORD}, ends_other_sessions=True),
+    ("api.list_sessions", "GET"): Route("signed_in", "/api/me/sessions", "api", ok=(200,)),
+    ("api.end_other_sessions", "POST"): Route("signed_in", "/api/me/sessions/end-others", "api",
+                                              ok=(200,), ends_other_sessions=True),
     ("events.browser_stream", "GET"): Route("signed_in", "/events", "stream", ok=(200,)),
     ("events.stream", "GET"): Route("signed_in", "/api/events", "stream", ok=(200,)),
     ("events.poll", "GET"): Route("signed_in", "/api/events/poll?timeout=0", "api", ok=(200,)),
@@ -176,15 +212,13 @@ ROUTES = {
     ("api.stores", "GET"): Route("signed_in", "/api/stores", "api", ok=(200,)),
     ("api.revoke_token", "DELETE"): Route("signed_in", "/api/auth/token", "api", ok=(204,),
                                           ends_session=True),
+    # customers open any; a store only the conversation of a customer who wrote to it
     ("api.open_conversation", "POST"): Route(
-        "signed_in", "/api/conversations", "api", ok=(200, 201),
-        json=lambda actor, w: ({"customer_id": w["actors"]["participant"].user.id}
-                               if actor.role == "store"
-                               else {"store_id": w["actors"]["other participant"].user.id})),
+        "reachable", "/api/conversations", "api", ok=(200, 201),
+        json=lambda actor, w: ({"customer_id": "{customer}"} if actor.role == "store"
+                               else {"store_id": "{store}"})),
     ("pages.start_chat", "POST"): Route("customers", "/stores/{store}/chat", "page",
                                         ok=(303,), htmx=False),
-    ("api.update_me", "PATCH"): Route("signed_in", "/api/me", "api", ok=(200,),
-                                      json={"email_alerts": True}),
     ("alerts.activity_signal", "POST"): Route("signed_in", "/activity", "page", ok=(204,)),
     ("alerts.email_alerts", "POST"): Route("signed_in", "/settings/email-alerts", "page",
                                            ok=(303,), htmx=False, form={"email_alerts": "on"}),
@@ -236,6 +270,11 @@ ROUTES = {
     ("api.list_conversations", "GET"): Route("own", "/api/users/{uid}/conversations", "api",
                                              ok=(200,)),
     ("api.unread_count", "GET"): Route("own", "/api/users/{uid}/unread-count", "api", ok=(200,)),
+    # the caller's own sessions only
+    ("pages.end_session", "POST"): Route("own_session", "/settings/sessions/{sid}/end", "page",
+                                         ok=(303,), htmx=False),
+    ("api.end_session", "DELETE"): Route("own_session", "/api/me/sessions/{sid}", "api",
+                                         ok=(204,)),
 }
 
 # Extra forms of a route: htmx's "older messages" fragment of a thread.
@@ -266,13 +305,19 @@ def fill(value, values):
     return value
 
 
-def call(w, actor, key, path, *, htmx=False, mid=None, hook=None):
+def call(w, actor, key, path, *, htmx=False, mid=None, hook=None, ghost=False):
+    """Call route `key` at `path` as `actor`; a `ghost` call names ids that exist nowhere."""
     route, method = ROUTES[key], key[1]
     server, actors = w["server"], w["actors"]
-    values = {"cid": w["cid"], "mid": mid or MISSING, "first": w["first_message"],
-              "hook": hook or MISSING, "unsubscribe": w["unsubscribe"],
-              "uid": actors["participant"].user.id,
-              "store": actors["other participant"].user.id,
+    participant = actors["participant"].user
+    ids = {"cid": w["cid"], "uid": participant.id, "store": actors["other participant"].user.id,
+           "customer": participant.id, "hook": hook or MISSING}
+    if route.access == "own_session":  # a session of the participant's own to end
+        ids["sid"] = claims_of(api_sign_in(server, participant)["access_token"])["sid"]
+    if ghost:
+        ids = dict.fromkeys(ids, MISSING)
+    values = {**ids, "mid": mid or MISSING, "first": w["first_message"],
+              "unsubscribe": w["unsubscribe"],
               "email": actor.user.email if actor.user else actors["participant"].user.email,
               "new_email": f"new{next(_counter)}-{ObjectId()}@example.ph",
               "name": actor.display_name or "Somebody"}
@@ -384,16 +429,19 @@ def check(w, key, actor):
 
         allowed = (route.access in ("public", "link")
                    or (actor.signed_in and route.access == "signed_in")
-                   or (actor.signed_in and route.access == "customers"
+                   or (actor.signed_in and route.access in ("customers", "reachable")
                        and actor.role == "customer")
                    or (actor.signed_in and route.access == "stores" and actor.role == "store")
                    or (route.access == "webhook" and actor.name == "other participant")
-                   or (route.access == "conversation"
+                   or (route.access in ("conversation", "reachable")
                        and actor.name in ("participant", "other participant"))
-                   or (route.access in ("message", "own") and actor.name == "participant"))
+                   or (route.access in ("message", "own", "own_session")
+                       and actor.name == "participant"))
         if allowed:
             if status not in route.ok:
                 problems.append(f"{label}: {status} {response.text[:160]}, expected {route.ok}")
+            if route.ends_other_sessions:
+                renew(server, actor)
             if route.undo:
                 method, undo_path = route.undo.split(" ", 1)
                 created = response.json().get("id") if route.surface == "api" else None
@@ -406,9 +454,7 @@ def check(w, key, actor):
             # Stores-only routes are no secret: a customer is told so.
             expected = 403 if route.access in ("own", "stores") else 404
             # The same answer as for something that does not exist: no existence leak.
-            ghost = call(w, caller, key, path.replace("{cid}", MISSING).replace(
-                "{uid}", MISSING).replace("{store}", MISSING).replace("{hook}", MISSING),
-                htmx=htmx)
+            ghost = call(w, caller, key, path, htmx=htmx, hook=hook, ghost=True)
             if status != expected or ghost.status_code != expected:
                 problems.append(f"{label}: {status} {response.text[:160]}, expected {expected}")
             elif error_text(response) != error_text(ghost):

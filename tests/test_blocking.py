@@ -152,6 +152,7 @@ def test_pages_and_live_fragments_while_blocked(server, pair, sse):
 
 def test_both_blocks_must_be_lifted(chat):
     customer, store, cid = chat
+    customer.send(cid, "Pabili po")
     customer.api.post(f"/api/conversations/{cid}/block")
     store.api.post(f"/api/conversations/{cid}/block")
     customer.api.delete(f"/api/conversations/{cid}/block")
@@ -166,6 +167,7 @@ def test_both_blocks_must_be_lifted(chat):
 
 def test_blocking_is_idempotent_and_told_to_both_sides(app, redis, chat):
     customer, store, cid = chat
+    customer.send(cid, "Pabili po")
     for _ in range(2):
         assert store.api.post(f"/api/conversations/{cid}/block").status_code == 200
     bus = app.extensions["bus"]
@@ -183,13 +185,13 @@ def test_blocking_is_idempotent_and_told_to_both_sides(app, redis, chat):
 def test_presence_is_not_announced_across_a_block(app, chat):
     """Presence changes go only to counterparts; a blocked conversation makes none."""
     from elako.models import User
-    from elako.services import conversations
+    from elako.services import privacy
 
     customer, store, cid = chat
     customer.send(cid, "hi")
     customer_doc = User.objects.get(id=customer.id)
-    assert [str(u) for u in conversations.counterparts(customer_doc, limit=10)] == [store.id]
+    assert [str(u) for u in privacy.presence_audience(customer_doc, limit=10)] == [store.id]
     store.api.post(f"/api/conversations/{cid}/block")
-    assert conversations.counterparts(customer_doc, limit=10) == []
+    assert privacy.presence_audience(customer_doc, limit=10) == []
     store.api.delete(f"/api/conversations/{cid}/block")
-    assert [str(u) for u in conversations.counterparts(customer_doc, limit=10)] == [store.id]
+    assert [str(u) for u in privacy.presence_audience(customer_doc, limit=10)] == [store.id]

@@ -71,5 +71,5 @@ def test_sign_in_read_history_send_and_check_for_new_messages_without_javascript
 
     # Sign out from the settings page (where phones find it).
     page.get_by_role("link", name="Settings").click()
-    page.get_by_role("main").get_by_role("button", name="Sign out").click()
+    page.get_by_role("main").get_by_role("button", name="Sign out", exact=True).click()
     expect(page).to_have_url(re.compile(r"/signin$"))

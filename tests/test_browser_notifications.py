@@ -112,7 +112,9 @@ def chat(server, store_name="Tindahan ni Aling Rosa"):
     store_name = f"{store_name} {uuid.uuid4().hex[:4]}"
     store = server.register("store", store_name)
     customer = server.register("customer", "Maria Santos")
-    return customer, store, store_name, customer.open_conversation(store)
+    conversation_id = customer.open_conversation(store)
+    customer.send(conversation_id, "Magandang araw po")  # a store answers; it never writes first
+    return customer, store, store_name, conversation_id
 
 
 def test_no_permission_prompt_on_load_and_not_now_lasts_a_week(server, browsers):

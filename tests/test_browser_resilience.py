@@ -159,7 +159,7 @@ def test_signing_out_in_one_tab_takes_the_other_tabs_to_sign_in(server, browsers
     connected(reading)
     settings = reading.context.new_page()
     settings.goto("/settings")
-    settings.get_by_role("button", name="Sign out").last.click()
+    settings.get_by_role("main").get_by_role("button", name="Sign out", exact=True).click()
     expect(settings).to_have_url(re.compile(r"/signin$"))
     expect(reading).to_have_url(re.compile(r"/signin$"))  # told by its stream, at once
     expect(reading.get_by_role("heading", name="Sign in")).to_be_visible()

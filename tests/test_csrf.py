@@ -10,9 +10,10 @@ import re
 
 import pytest
 
-from elako.models import Conversation, Message, User
+from elako.models import AuthSession, Conversation, Message, User
 from elako.services import activity
 from tests.conftest import PASSWORD, PageClient
+from tests.support.credentials import claims_of
 from tests.support.html import parse
 
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
@@ -49,6 +50,7 @@ def cases(world):
     customer, cid = world.customer, world.conversation_id
     fresh_email = "new-person@example.ph"
     anonymous = PageClient(world.app)
+    token_session = claims_of(customer.token)["sid"]
     return {
         "auth.sign_in": (anonymous, "/signin", {"email": customer.email, "password": PASSWORD},
                          lambda: anonymous.get("/inbox").status_code == 200),
@@ -76,13 +78,21 @@ def cases(world):
                                    lambda: last_active(world, customer)),
         "alerts.email_alerts": (customer.page, "/settings/email-alerts", {},
                                 lambda: User.objects.get(id=customer.id).email_alerts),
+        "pages.change_password": (customer.page, "/settings/password", {
+                                  "current_password": PASSWORD, "new_password": "a new password"},
+                                  lambda: User.objects.get(id=customer.id).password_hash),
+        "pages.end_session": (customer.page, f"/settings/sessions/{token_session}/end", {},
+                              lambda: AuthSession.objects(id=token_session).count()),
+        "pages.end_other_sessions": (customer.page, "/settings/sessions/end-others", {},
+                                     lambda: AuthSession.objects(user_id=customer.id).count()),
     }
 
 
 ENDPOINTS = ["auth.sign_in", "auth.sign_up", "auth.sign_out", "pages.start_chat", "pages.send",
              "pages.mark_read", "pages.typing_signal", "pages.conversation_action",
              "pages.delete_message", "pages.settings", "alerts.activity_signal",
-             "alerts.email_alerts"]
+             "alerts.email_alerts", "pages.change_password", "pages.end_session",
+             "pages.end_other_sessions"]
 # RFC 8058's one-click unsubscribe is POSTed by mail providers, with no token: the signed link in
 # its URL is the credential (tests/test_email_alerts.py).
 NO_TOKEN_BY_DESIGN = {"alerts.unsubscribe"}

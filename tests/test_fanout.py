@@ -20,7 +20,9 @@ def test_200_streams_on_one_worker_share_one_pubsub_connection(live_server, redi
     server = live_server(workers=1)
     store = server.register("store", "Aling Nena's Store")
     customers = [server.register("customer", f"Customer {i}") for i in range(CUSTOMERS)]
-    conversations = [store.open_conversation(c) for c in customers]
+    conversations = [c.open_conversation(store) for c in customers]
+    for customer, conversation_id in zip(customers, conversations):
+        customer.send(conversation_id, "Hello po")  # a store answers; it never writes first
     streams = [sse(c.events_url(), headers=c.headers) for c in customers for _ in range(TABS_EACH)]
     for stream in streams:
         stream.wait_for_comments(1, timeout=30)

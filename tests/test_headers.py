@@ -159,6 +159,17 @@ def test_secure_cookie_behind_a_tls_proxy(live_server):
 
 
 @pytest.mark.e2e
+def test_forwarded_headers_are_ignored_without_a_trusted_proxy(server):
+    """gunicorn's own default trusts X-Forwarded-Proto from 127.0.0.1: anything on the host (or a
+    proxy passing the header through) could claim HTTPS, pinning browsers to it by HSTS."""
+    claimed = requests.get(server.url + "/signin", timeout=10, headers={
+        "X-Forwarded-Proto": "https", "X-Forwarded-Ssl": "on", "X-Forwarded-Protocol": "ssl"})
+    assert claimed.status_code == 200
+    assert "Strict-Transport-Security" not in claimed.headers
+    assert "secure" not in claimed.headers["Set-Cookie"].lower()
+
+
+@pytest.mark.e2e
 def test_event_streams_are_hardened_too(server, sse):
     user = server.register("store", "Sari-Sari")
     json_stream = sse(user.events_url(), headers=user.headers)

@@ -8,7 +8,7 @@ from elako.models import Conversation, Message
 def test_pages_walk_back_to_the_first_message(chat):
     customer, store, conversation_id = chat
     for i in range(7):
-        (customer if i % 2 else store).send(conversation_id, f"message {i}")
+        (store if i % 2 else customer).send(conversation_id, f"message {i}")
     url = f"/api/conversations/{conversation_id}/messages"
     newest = customer.api.get(url, query_string={"limit": 3}).json
     assert [m["body"] for m in newest["items"]] == ["message 4", "message 5", "message 6"]

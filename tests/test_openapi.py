@@ -35,7 +35,8 @@ def test_the_document_is_openapi_3_1_with_bearer_auth(api):
     assert doc["security"] == [{"bearer": []}]
     public = {path for path, ops in doc["paths"].items() for op in ops.values()
               if op.get("security") == []}
-    assert public == {"/api/auth/register", "/api/auth/token", "/api/openapi.json", "/api/docs"}
+    assert public == {"/api/auth/register", "/api/auth/token", "/api/auth/refresh",
+                      "/api/openapi.json", "/api/docs"}
 
 
 def test_each_operation_lists_the_errors_it_can_answer_in_the_error_shape(api):

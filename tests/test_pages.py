@@ -231,3 +231,18 @@ def test_seed_demo_creates_accounts_that_can_sign_in(app):
     browser = PageClient(app)
     assert browser.post("/signin", {"email": "nena@demo.elako.ph",
                                     "password": "elako-demo-2026"}).status_code == 303
+
+
+def test_the_open_conversation_beside_a_search_is_only_ever_an_id(chat):
+    """`active` goes into the search form's hx-vals JSON: a crafted one must not break out."""
+    customer, store, conversation_id = chat
+    customer.send(conversation_id, "hi")
+    page = store.page
+    for crafted in ['x"}\' autofocus onfocus=alert(1) x=\'', '"}, {"a": "', "<script>"]:
+        fragment = html(page.get("/inbox", query_string={"active": crafted},
+                                 headers={"HX-Request": "true"}))
+        assert "hx-vals" not in fragment and "onfocus" not in fragment
+        assert "<script>" not in fragment
+    fragment = html(page.get("/inbox", query_string={"active": conversation_id},
+                             headers={"HX-Request": "true"}))
+    assert f"hx-vals='{{\"active\": \"{conversation_id}\"}}'" in fragment

@@ -46,7 +46,25 @@ def test_own_messages_never_count_as_unread(chat):
 
 def test_bad_read_requests(chat, people):
     customer, store, conversation_id = chat
+    customer.send(conversation_id, "hello")
     bad = store.api.patch(f"/api/conversations/{conversation_id}/read", json={"up_to_seq": "x"})
     assert bad.status_code == 422
     outsider = people.store(name="Nosy")
     assert outsider.api.patch(f"/api/conversations/{conversation_id}/read").status_code == 404
+
+
+def test_a_link_from_another_site_does_not_mark_read(chat):
+    """SameSite=Lax cookies come along when another site links to a conversation: opening it
+    that way must not tell the sender it was read."""
+    customer, store, conversation_id = chat
+    customer.send(conversation_id, "one")
+    for headers in ({"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"},
+                    {"Referer": "https://evil.example/"}, {}):  # the last two: older browsers
+        page = store.page.http.get(f"/c/{conversation_id}", headers=headers)
+        assert page.status_code == 200 and "one" in page.get_data(as_text=True)
+        assert store.api.get(f"/api/users/{store.id}/unread-count").json == {"count": 1}
+    store.page.http.get(f"/c/{conversation_id}", headers={"Referer": "http://localhost/inbox"})
+    assert store.api.get(f"/api/users/{store.id}/unread-count").json == {"count": 0}
+    customer.send(conversation_id, "two")
+    store.page.get(f"/c/{conversation_id}", headers={"Sec-Fetch-Site": "none"})  # typed, bookmark
+    assert store.api.get(f"/api/users/{store.id}/unread-count").json == {"count": 0}

@@ -11,12 +11,15 @@ from ..identity import load_from_bearer
 from ..openapi import contract
 from ..schemas import requests as schemas
 from ..schemas import responses as answers
-from ..services import accounts, alerts, conversations, messages, presence, typing
+from ..services import (
+    accounts, conversations, messages, privacy, sessions, sign_in_throttle, typing,
+)
 from ..services.payloads import conversation_payload, iso, message_payload, user_payload
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
-PUBLIC_ENDPOINTS = {"api.register", "api.token", "api.openapi_document", "api.reference"}
+PUBLIC_ENDPOINTS = {"api.register", "api.token", "api.refresh_token", "api.openapi_document",
+                    "api.reference"}
 
 
 @bp.before_request
@@ -63,12 +66,31 @@ def register():
     return jsonify(user_payload(user)), 201
 
 
+def _credentials(answer):
+    """Tokens: never kept by a cache or proxy on the way."""
+    response = jsonify(answer)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.post("/auth/token")
 @contract({200: answers.Token}, 401, 429, json=schemas.Credentials, public=True, tag="accounts")
 def token():
-    """Sign in: an access token for an email and password"""
-    user = accounts.authenticate(request.context.json, client_ip=client_ip())
-    return jsonify(accounts.issue_token(user))
+    """Sign in: an access token, a refresh token and a device token for an email and password"""
+    credentials = request.context.json
+    user = accounts.authenticate(credentials, client_ip=client_ip(),
+                                 device_token=credentials.device_token)
+    tokens = sessions.issue_tokens(user, user_agent=request.user_agent.string)
+    return _credentials({**tokens, "device_token": sign_in_throttle.device_token(
+        credentials.device_token, user.email)})
+
+
+@bp.post("/auth/refresh")
+@contract({200: answers.Token}, 401, json=schemas.RefreshRequest, public=True, tag="accounts")
+def refresh_token():
+    """New access and refresh tokens for a refresh token, which is spent (a second use of it ends
+    the session)"""
+    return _credentials(sessions.refresh(request.context.json.refresh_token))
 
 
 @bp.delete("/auth/token")
@@ -83,18 +105,51 @@ def revoke_token():
 @contract({200: answers.Me}, tag="accounts")
 def me():
     """Your own account"""
-    return jsonify({**user_payload(g.user), "email": g.user.email, "timezone": g.user.timezone,
-                    "email_alerts": g.user.email_alerts})
+    return jsonify(_me())
+
+
+def _me():
+    return {**user_payload(g.user), "email": g.user.email, "timezone": g.user.timezone,
+            "hide_presence": g.user.hide_presence, "email_alerts": g.user.email_alerts}
 
 
 @bp.patch("/me")
-@contract({200: answers.Me}, json=schemas.AccountChange, tag="accounts")
+@contract({200: answers.Me}, json=schemas.ProfileChange, tag="accounts")
 def update_me():
-    """Change your own account: email alerts on or off"""
-    change = request.context.json
-    if change.email_alerts is not None:
-        alerts.set_email_alerts(g.user, change.email_alerts)
-    return me()
+    """Change your settings: name, description, timezone, hiding your presence, email alerts"""
+    accounts.update_profile(g.user, request.context.json)
+    return jsonify(_me())
+
+
+@bp.post("/me/password")
+@contract({204: None}, 429, json=schemas.PasswordChange, tag="accounts")
+def change_password():
+    """Change your password: every other session and token ends"""
+    accounts.change_password(g.user, request.context.json, session=g.auth_session)
+    return "", 204
+
+
+@bp.get("/me/sessions")
+@contract({200: answers.Sessions}, tag="accounts")
+def list_sessions():
+    """Where you are signed in"""
+    return jsonify(items=[sessions.describe(s, g.auth_session.id)
+                          for s in sessions.open_sessions(g.user)])
+
+
+@bp.delete("/me/sessions/<session_id>")
+@contract({204: None}, 404, tag="accounts")
+def end_session(session_id):
+    """Sign out one of your sessions (this one too)"""
+    sessions.end_own(g.user, session_id)
+    return "", 204
+
+
+@bp.post("/me/sessions/end-others")
+@contract({200: answers.EndedSessions}, tag="accounts")
+def end_other_sessions():
+    """Sign out everywhere else"""
+    return jsonify(ended=sessions.end_others(g.user, g.auth_session.id))
 
 
 @bp.get("/stores")
@@ -136,10 +191,10 @@ def list_conversations(user_id):
 def get_conversation(conversation_id):
     """One conversation, with the other party's presence"""
     conversation = conversations.conversation_for(g.user, conversation_id)
-    other = str(conversation.other_party(g.user.id))
     payload = conversation_payload(conversation, g.user.id)
-    if not conversation.blocked_by:
-        payload["other"]["presence"] = presence.status([other])[other]
+    shown = privacy.shown_presence([payload])
+    if shown:
+        payload["other"]["presence"] = shown[payload["other"]["id"]]
     return jsonify(payload)
 
 

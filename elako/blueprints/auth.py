@@ -2,14 +2,17 @@
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, g, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 
 from ..errors import ServiceError
 from ..identity import load_from_cookie, sign_in as start_web_session, sign_out as end_web_session
-from ..services import accounts
+from ..services import accounts, sign_in_throttle
 
 bp = Blueprint("auth", __name__)
 bp.before_request(load_from_cookie)
+
+# Marks a browser that signed in before: its owner is never refused for others' guessing.
+DEVICE_COOKIE = "elako_device"
 
 
 def _next_url():
@@ -31,14 +34,14 @@ def sign_in():
     error, status = None, 200
     if request.method == "POST":
         try:
-            user = accounts.authenticate(request.form, client_ip=request.remote_addr)
+            user = accounts.authenticate(request.form, client_ip=request.remote_addr,
+                                         device_token=request.cookies.get(DEVICE_COOKIE))
         except ServiceError as exc:
             if exc.status == 429:
                 raise
             error, status = exc.message, exc.status
         else:
-            start_web_session(user)
-            return redirect(_next_url(), code=303)
+            return _signed_in(user, _next_url())
     return render_template("auth/signin.html", error=error, email=request.form.get("email", ""),
                            next=request.values.get("next", "")), status
 
@@ -54,9 +57,19 @@ def sign_up():
                 raise
             error, status = exc, exc.status
         else:
-            start_web_session(user)
-            return redirect(url_for("pages.inbox"), code=303)
+            return _signed_in(user, url_for("pages.inbox"))
     return render_template("auth/signup.html", error=error, form=request.form), status
+
+
+def _signed_in(user, target):
+    """Start the browser's session and remember this device for the account."""
+    start_web_session(user)
+    response = redirect(target, code=303)
+    device = sign_in_throttle.device_token(request.cookies.get(DEVICE_COOKIE), user.email)
+    response.set_cookie(DEVICE_COOKIE, device, max_age=sign_in_throttle.DEVICE_TOKEN_MAX_AGE,
+                        httponly=True, samesite="Lax",
+                        secure=current_app.session_interface.get_cookie_secure(current_app))
+    return response
 
 
 @bp.post("/signout")

@@ -20,7 +20,7 @@ from ..errors import Unauthorized
 from ..extensions import get_redis
 from ..identity import load_from_bearer, load_from_cookie
 from ..realtime.bus import dumps
-from ..services import inputs, presence, streams
+from ..services import inputs, privacy, streams
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +213,4 @@ def _row_presence(data):
     """The other party's presence for an event that re-renders an inbox row, so the row keeps its
     online dot; read now, since presence changes are never stored in the stream."""
     row = data.get("conversation")
-    if not row or row["blocked_by_me"] or row["blocked_by_other"]:
-        return None
-    return presence.status([row["other"]["id"]])
+    return privacy.shown_presence([row]) if row else None

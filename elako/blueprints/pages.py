@@ -10,10 +10,11 @@ from flask import (
     Blueprint, current_app, g, make_response, redirect, render_template, request, url_for,
 )
 
+from .. import security
 from ..errors import NotFound, RateLimited, ServiceError
 from ..identity import load_from_cookie, login_required
 from ..realtime import get_bus
-from ..services import accounts, conversations, inputs, messages, presence, typing
+from ..services import accounts, conversations, inputs, messages, privacy, sessions, typing
 from ..services.accounts import TIMEZONES
 from ..services.payloads import conversation_payload, message_payload
 
@@ -49,10 +50,8 @@ def _inbox_context(filter_name="all", search="", before=None):
         g.user, archived=filter_name == "archived", unread_only=filter_name == "unread",
         search=search, before=before, limit=current_app.config["INBOX_PAGE_SIZE"])
     rows = [conversation_payload(c, g.user.id) for c in page]
-    others = [r["other"]["id"] for r in rows if not (r["blocked_by_me"] or r["blocked_by_other"])]
     return {"rows": rows, "inbox_next": next_before, "filter": filter_name,
-            "search": inputs.search_text(search),
-            "presence": presence.status(others)}
+            "search": inputs.search_text(search), "presence": privacy.shown_presence(rows)}
 
 
 def _chrome():
@@ -75,7 +74,8 @@ def inbox():
     # A search beside an open conversation keeps its row marked as the open one; an htmx refresh
     # carries the unread total along (after a resync it may have changed too).
     return page_or_fragment("inbox.html", "_inbox.html", **chrome, **context,
-                            active_id=request.args.get("active") if is_htmx() else None,
+                            active_id=inputs.optional_id(request.args.get("active")) if is_htmx()
+                            else None,
                             refresh=is_htmx())
 
 
@@ -96,12 +96,10 @@ def start_chat(store_id):
 
 def _thread_context(conversation, before=None):
     page, next_before = messages.list_messages(g.user, conversation.id, before=before)
-    other = str(conversation.other_party(g.user.id))
     view = conversation_payload(conversation, g.user.id)
-    blocked = view["blocked_by_me"] or view["blocked_by_other"]
     return {"conversation": view, "items": [message_payload(m) for m in page],
             "next_before": next_before, "before": before,
-            "other_presence": None if blocked else presence.status([other])[other],
+            "other_presence": privacy.shown_presence([view]).get(view["other"]["id"]),
             "client_id": uuid.uuid4().hex}
 
 
@@ -115,9 +113,11 @@ def conversation(conversation_id):
         return page_or_fragment("conversation.html", "_history_page.html",
                                 **_thread_context(found, before))
     prefetch = request.headers.get("Sec-Purpose", request.headers.get("Purpose")) == "prefetch"
-    if not before and not prefetch and not request.args.get("refresh"):
-        # Opening a conversation reads what it shows. (A page refreshing its thread after a gap,
-        # and live arrivals, are marked read by the page only while it is visible: elako.js.)
+    if (not before and not prefetch and not request.args.get("refresh")
+            and security.is_own_navigation()):
+        # Opening a conversation reads what it shows; a link on another site does not. (A page
+        # refreshing its thread after a gap, and live arrivals, are marked read by the page only
+        # while it is visible: elako.js.)
         messages.mark_read(g.user, found.id)
         found.reload()
         chrome["unread_total"] = messages.unread_total(g.user.id)
@@ -192,15 +192,50 @@ def delete_message(message_id):
     return back_to(url_for("pages.conversation", conversation_id=message.conversation_id))
 
 
+def _settings_page(status=200, **context):
+    """The settings page: profile and privacy, password, and the list of open sessions."""
+    open_sessions = [sessions.describe(s, g.auth_session.id)
+                     for s in sessions.open_sessions(g.user)]
+    return render_template("settings.html", timezones=sorted(TIMEZONES), sessions=open_sessions,
+                           **_chrome(), **context), status
+
+
 @bp.route("/settings", methods=["GET", "POST"])
 @login_required
 def settings():
-    error, saved, status = None, False, 200
-    if request.method == "POST":
-        try:
-            accounts.update_profile(g.user, request.form)
-            saved = True
-        except ServiceError as exc:
-            error, status = exc, exc.status
-    return render_template("settings.html", error=error, saved=saved,
-                           timezones=sorted(TIMEZONES), **_chrome()), status
+    if request.method == "GET":
+        return _settings_page()
+    # A checkbox left unticked is not sent at all.
+    form = {**request.form.to_dict(), "hide_presence": "hide_presence" in request.form}
+    try:
+        accounts.update_profile(g.user, form)
+    except ServiceError as exc:
+        return _settings_page(exc.status, error=exc)
+    return _settings_page(saved=True)
+
+
+@bp.post("/settings/password")
+@login_required
+def change_password():
+    try:
+        ended = accounts.change_password(g.user, request.form, session=g.auth_session)
+    except ServiceError as exc:
+        if exc.status == 429:
+            raise
+        return _settings_page(exc.status, password_error=exc)
+    return _settings_page(password_changed=True, ended=ended)
+
+
+@bp.post("/settings/sessions/<session_id>/end")
+@login_required
+def end_session(session_id):
+    """Sign out one session (this one too: the next page is then the sign-in page)."""
+    sessions.end_own(g.user, session_id)
+    return back_to(url_for("pages.settings") + "#sessions")
+
+
+@bp.post("/settings/sessions/end-others")
+@login_required
+def end_other_sessions():
+    sessions.end_others(g.user, g.auth_session.id)
+    return back_to(url_for("pages.settings") + "#sessions")

@@ -100,19 +100,34 @@ class Registration(BaseModel):
 
 
 class ProfileChange(BaseModel):
-    """The settings page: display name, store description, timezone (checked by the service)."""
+    """Your settings (the settings page, PATCH /api/me): what is left out stays as it is."""
 
-    name: Text(80) = Field(title="Name")
-    description: Text(280, required=False, multiline=True) = Field("", title="Description")
-    timezone: str = Field("", title="Timezone")
-
-
-class AccountChange(BaseModel):
-    """What `PATCH /api/me` changes; a field left out stays as it is."""
-
+    name: Text(80) | None = Field(None, title="Name")
+    description: Text(280, required=False, multiline=True) | None = Field(
+        None, title="Description", description="Stores only.")
+    timezone: str = Field("", title="Timezone", description="An IANA name, e.g. Asia/Manila.")
+    hide_presence: Annotated[bool, Strict()] | None = Field(
+        None, title="hide_presence", description="true: nobody sees when you are online or were "
+        "last seen (only people you have messages with ever could).")
     email_alerts: Annotated[bool, Strict()] | None = Field(
         None, title="email_alerts",
         description="Email about unread messages after EMAIL_ALERT_DELAY_SECONDS away.")
+
+
+class PasswordChange(BaseModel):
+    """A new password, given with the current one. Every other session and token ends."""
+
+    blank_messages: ClassVar = {"current_password": "Enter your current password."}
+
+    current_password: Password = Field(title="Current password")
+    new_password: Annotated[Password, AfterValidator(_long_enough)] = Field(
+        title="New password", description="At least PASSWORD_MIN_LENGTH characters (8 by default).")
+
+
+class RefreshRequest(BaseModel):
+    """A refresh token to exchange for new tokens; it is spent."""
+
+    refresh_token: str = Field(title="refresh_token")
 
 
 class NewWebhook(BaseModel):
@@ -132,6 +147,9 @@ class Credentials(BaseModel):
 
     email: Email = Field(title="Email")
     password: Password = Field(title="Password")
+    device_token: str | None = Field(
+        None, description="The `device_token` of an earlier sign-in from this device: it is then "
+                          "never refused because others guessed at the password.")
 
 
 class NewConversation(BaseModel):

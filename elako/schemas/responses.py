@@ -22,12 +22,36 @@ class Me(User):
     email: str
     timezone: str = Field(description="IANA name, e.g. Asia/Manila.")
     email_alerts: bool = Field(description="Email about unread messages while away.")
+    hide_presence: bool = Field(description="Nobody sees when you are online or were last seen.")
+
+
+class Session(BaseModel):
+    """A sign-in of yours: a browser, or an integration's tokens."""
+
+    id: str
+    kind: Literal["web", "api"]
+    device: str = Field(description="From the User-Agent: \"Chrome on Android\", \"curl\".")
+    created_at: Time
+    last_seen_at: Time = Field(description="Last used (written at most every five minutes).")
+    current: bool = Field(description="The session making this call.")
+
+
+class Sessions(BaseModel):
+    items: list[Session] = Field(description="Most recently used first.")
+
+
+class EndedSessions(BaseModel):
+    ended: int
 
 
 class Token(BaseModel):
     access_token: str = Field(description="Send as `Authorization: Bearer <access_token>`.")
     token_type: Literal["Bearer"]
     expires_in: int = Field(description="Seconds until it expires (JWT_EXPIRES_SECONDS).")
+    refresh_token: str = Field(description="Send to POST /api/auth/refresh for new tokens before "
+                               "or after the access token expires; each one works once.")
+    device_token: str = Field(None, description="Sign-in only: send it with your next password "
+                              "sign-in from this device.")
 
 
 class Stores(BaseModel):

@@ -17,15 +17,15 @@ from ..passwords import DUMMY_HASH, hash_password, verify_password
 from ..errors import Conflict, InvalidInput, NotFound, Unauthorized
 from ..models import AuthSession, Conversation, User, utcnow
 from ..schemas import parse
-from ..schemas.requests import Credentials, ProfileChange, Registration
-from . import inputs, ratelimit
+from ..schemas.requests import Credentials, PasswordChange, ProfileChange, Registration
+from . import inputs, privacy, ratelimit, sessions, sign_in_throttle
 
 TIMEZONES = frozenset(available_timezones())
 
 
 def register(data, *, client_ip):
     """Create a customer or store account from `data` (role, name, email, password, description)."""
-    ratelimit.hit("sign_up", client_ip)
+    ratelimit.hit("sign_up", ratelimit.client_network(client_ip))
     form = parse(Registration, data)
     user = User(role=form.role, name=form.name, email=form.email,
                 password_hash=hash_password(form.password),
@@ -38,26 +38,27 @@ def register(data, *, client_ip):
     return user
 
 
-def authenticate(data, *, client_ip):
-    """The user whose email and password these are. Every attempt counts against its address;
-    only failures count against the account, so signing in often never locks anyone out, while
-    guessing one password from many addresses still does (the right password included, or the
-    guessing would go on)."""
-    ratelimit.hit("sign_in", "ip", client_ip)
+def authenticate(data, *, client_ip, device_token=None):
+    """The user whose email and password these are. Guessing is slowed per device or network
+    without locking the owner out: see sign_in_throttle."""
     credentials = parse(Credentials, data)
     email, password = credentials.email, credentials.password
-    ratelimit.check("sign_in", "email", email)
+    device_id = sign_in_throttle.known_device(device_token, email)
+    sign_in_throttle.begin_attempt(email, client_ip=client_ip, device_id=device_id)
     user = User.objects(email=email).first()
     if not verify_password(user.password_hash if user else DUMMY_HASH, password) or not user:
-        ratelimit.count("sign_in", "email", email)
+        sign_in_throttle.failed(email, device_id=device_id)
         raise Unauthorized("Email or password is incorrect.", code="invalid_credentials")
+    sign_in_throttle.succeeded(email, client_ip=client_ip, device_id=device_id)
     return user
 
 
-def start_session(user, kind):
-    lifetime = (timedelta(seconds=current_app.config["JWT_EXPIRES_SECONDS"]) if kind == "api"
-                else timedelta(days=current_app.config["WEB_SESSION_DAYS"]))
-    session = AuthSession(user_id=user.id, kind=kind, expires_at=utcnow() + lifetime)
+def start_session(user, kind, *, lifetime=None, user_agent="", refresh_hash=None):
+    """A new sign-in of `user`: "web" (a cookie) or "api" (tokens, see sessions.issue_tokens)."""
+    lifetime = lifetime or timedelta(days=current_app.config["WEB_SESSION_DAYS"])
+    now = utcnow()
+    session = AuthSession(user_id=user.id, kind=kind, user_agent=user_agent[:512], created_at=now,
+                          last_seen_at=now, expires_at=now + lifetime, refresh_hash=refresh_hash)
     session.save(force_insert=True)
     return session
 
@@ -101,23 +102,26 @@ def session_alive(session_id):
     return session_user(session_id) is not None
 
 
-def _jwt_key():
-    return current_app.config.get("JWT_SECRET_KEY") or current_app.config["SECRET_KEY"]
+def _token_claims(token):
+    """The claims of a token signed with JWT_SECRET_KEY, or with a fallback key during rotation."""
+    cfg = current_app.config
+    *keys, last = [cfg["JWT_SECRET_KEY"], *cfg["JWT_SECRET_KEY_FALLBACKS"]]
+    for key in keys:
+        try:
+            return _decode(token, key)
+        except jwt.InvalidSignatureError:
+            continue
+    return _decode(token, last)
 
 
-def issue_token(user):
-    session = start_session(user, "api")
-    claims = {"sub": str(user.id), "sid": str(session.id), "iat": session.created_at,
-              "exp": session.expires_at}
-    return {"access_token": jwt.encode(claims, _jwt_key(), algorithm="HS256"),
-            "token_type": "Bearer", "expires_in": current_app.config["JWT_EXPIRES_SECONDS"]}
+def _decode(token, key):
+    return jwt.decode(token, key, algorithms=["HS256"], options={"require": ["exp", "sub", "sid"]})
 
 
 def token_user(token):
     """The (session, user) a bearer token stands for; Unauthorized if it is bad, old or revoked."""
     try:
-        claims = jwt.decode(token, _jwt_key(), algorithms=["HS256"],
-                            options={"require": ["exp", "sub", "sid"]})
+        claims = _token_claims(token)
     except jwt.ExpiredSignatureError:
         raise Unauthorized("The access token has expired.", code="token_expired") from None
     except jwt.InvalidTokenError:
@@ -128,22 +132,52 @@ def token_user(token):
     return found
 
 
-def update_profile(user, data):
-    """Change a user's display settings (name, store description, timezone)."""
-    form = parse(ProfileChange, data)
-    changes = {"name": form.name}
-    if user.is_store:
-        changes["description"] = form.description
-    timezone = form.timezone or user.timezone
-    if timezone not in TIMEZONES:
-        raise InvalidInput("Choose a timezone from the list.", field="timezone")
-    changes["timezone"] = timezone
-    user.modify(**changes)
+def change_password(user, data, *, session):
+    """Set a new password for `user` (who gives the current one) and end every other session and
+    token: whoever else was signed in, perhaps with the old password, is out. Wrong current
+    passwords are slowed like sign-in guesses, counted for `session` alone."""
+    form = parse(PasswordChange, data)
+    source = f"session {session.id}"
+    sign_in_throttle.begin_attempt(user.email, client_ip=None, device_id=source)
+    if not verify_password(user.password_hash, form.current_password):
+        raise InvalidInput("Your current password is not right.", field="current_password")
+    sign_in_throttle.succeeded(user.email, client_ip=None, device_id=source)
+    return set_password(user, form.new_password, keep_session_id=session.id)
+
+
+def set_password(user, password, *, keep_session_id=None):
+    """Store `password` for `user` and end every session but `keep_session_id` (all of them when
+    None, as a password reset by email will); returns how many ended. Callers check who asks."""
+    user.modify(password_hash=hash_password(password))
     realtime.broadcast("user_changed", user.id)
-    # Conversations keep both names so inboxes list and search without reading users.
-    name_field = "store_name" if user.is_store else "customer_name"
-    Conversation.objects(participants=user.id, **{f"{user.role}_id": user.id}).update(
-        **{f"set__{name_field}": user.name})
+    return sessions.end_others(user, keep_session_id)
+
+
+def update_profile(user, data):
+    """Change the settings `data` names: name, store description, timezone, email alerts, and
+    whether the user's presence is hidden. What it leaves out stays as it is."""
+    form = parse(ProfileChange, data)
+    changes = {}
+    if form.name is not None:
+        changes["name"] = form.name
+    if user.is_store and form.description is not None:
+        changes["description"] = form.description
+    if form.timezone:
+        if form.timezone not in TIMEZONES:
+            raise InvalidInput("Choose a timezone from the list.", field="timezone")
+        changes["timezone"] = form.timezone
+    if form.email_alerts is not None:
+        changes["email_alerts"] = form.email_alerts
+    if changes:
+        user.modify(**changes)
+    if form.hide_presence is not None:
+        privacy.set_hidden(user, form.hide_presence)
+    realtime.broadcast("user_changed", user.id)
+    if "name" in changes:
+        # Conversations keep both names so inboxes list and search without reading users.
+        name_field = "store_name" if user.is_store else "customer_name"
+        Conversation.objects(participants=user.id, **{f"{user.role}_id": user.id}).update(
+            **{f"set__{name_field}": user.name})
     return user
 
 

@@ -1,9 +1,10 @@
 """Conversations: one per customer and store, and who may see them.
 
 `conversation_for` is the single authorization rule: a conversation exists for a user only if they
-are one of its two participants. Everyone else gets the same NotFound as for an id that never
-existed, so probing ids reveals nothing. Pages, htmx fragments, the JSON API and the event streams
-all go through it.
+are one of its two participants, and for its store only once the customer has written in it (a
+store never reaches a customer who did not write to it first). Everyone else gets the same NotFound
+as for an id that never existed, so probing ids reveals nothing. Pages, htmx fragments, the JSON
+API and the event streams all go through it.
 """
 
 from mongoengine.errors import NotUniqueError
@@ -18,27 +19,40 @@ from .payloads import conversation_payload
 NOT_FOUND = "Conversation"
 
 
+def reachable_by(user):
+    """The conversations `user` may reach: their own, and for a store only those its customer has
+    written in (only a customer can write first, so any message means she did)."""
+    return Q(participants=user.id, last_seq__gt=0) if user.is_store else Q(participants=user.id)
+
+
 def conversation_for(user, conversation_id):
-    """The conversation if `user` takes part in it; NotFound otherwise."""
+    """The conversation if `user` may reach it (`reachable_by`); NotFound otherwise."""
     conversation = Conversation.objects(
-        id=inputs.object_id(conversation_id, NOT_FOUND), participants=user.id).first()
+        reachable_by(user), id=inputs.object_id(conversation_id, NOT_FOUND)).first()
     if conversation is None:
         raise NotFound(f"{NOT_FOUND} was not found.")
     return conversation
 
 
 def open_conversation(user, counterpart_id):
-    """Create or get the conversation between `user` and a counterpart of the other role.
+    """Create or get the conversation between a customer and a store; a store only gets one its
+    customer has written in, and any other customer id is the same NotFound as one that does not
+    exist. Every attempt counts against RATE_LIMIT_OPEN_CONVERSATION, so ids cannot be walked.
 
     Safe under concurrent requests: the unique (customer, store) index lets exactly one insert win,
     and the loser reads the winner's document. Returns (conversation, created).
     """
-    wanted_role = "store" if user.role == "customer" else "customer"
-    what = wanted_role.capitalize()
-    counterpart = User.objects(id=inputs.object_id(counterpart_id, what), role=wanted_role).first()
-    if counterpart is None:
-        raise NotFound(f"{what} was not found.")
-    customer, store = (user, counterpart) if user.role == "customer" else (counterpart, user)
+    ratelimit.hit("open_conversation", user.id)
+    if user.is_store:
+        conversation = Conversation.objects(
+            reachable_by(user), customer_id=inputs.object_id(counterpart_id, "Customer")).first()
+        if conversation is None:
+            raise NotFound("Customer was not found.")
+        return conversation, False
+    store = User.objects(id=inputs.object_id(counterpart_id, "Store"), role="store").first()
+    if store is None:
+        raise NotFound("Store was not found.")
+    customer = user
     conversation = Conversation(
         customer_id=customer.id, store_id=store.id, customer_name=customer.name,
         store_name=store.name, participants=[customer.id, store.id])
@@ -112,10 +126,3 @@ def set_blocked(user, conversation_id, blocked):
     both sides hear of it (the other side's composer changes too)."""
     return _set_membership(user, conversation_id, "blocked_by", blocked,
                            lambda conversation: conversation.participants)
-
-
-def counterparts(user, *, limit):
-    """Ids of the people `user` talked with most recently, for presence updates."""
-    conversations = Conversation.objects(participants=user.id, last_seq__gt=0).order_by(
-        "-last_activity_at").only("customer_id", "store_id", "blocked_by").limit(limit)
-    return [c.other_party(user.id) for c in conversations if not c.blocked_by]

@@ -39,6 +39,11 @@ def object_id(value, what="That"):
         raise NotFound(f"{what} was not found.") from None
 
 
+def optional_id(value):
+    """The id in `value` as text if it is one, else None (an optional reference, never an error)."""
+    return value if isinstance(value, str) and ObjectId.is_valid(value) else None
+
+
 def cursor(value, message):
     """A paging cursor (the id of the last item seen); a bad one is the client's mistake, 422."""
     try:

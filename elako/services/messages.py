@@ -18,7 +18,7 @@ from ..models import Conversation, LastMessage, Message, utcnow
 from ..schemas import parse
 from ..schemas.requests import NewMessage
 from . import followups, inputs, ratelimit
-from .conversations import NOT_FOUND, conversation_for
+from .conversations import NOT_FOUND, conversation_for, reachable_by
 from .payloads import conversation_payload, iso, message_payload
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ def _record(user, message):
     # Numbered in the same write, so this message is the newest and the preview always shows it.
     snapshot = LastMessage(message_id=message.id, sender_id=user.id, type=message.type,
                            body=message.body, created_at=message.created_at)
-    return Conversation.objects(id=message.conversation_id, participants=user.id, **condition).modify(
+    return Conversation.objects(reachable_by(user), id=message.conversation_id, **condition).modify(
         new=True, inc__last_seq=1, **{f"inc__{receiver_unread}": 1},
         max__last_activity_at=message.created_at, set__archived_by=[],
         set__last_message=snapshot, **update)

@@ -20,7 +20,6 @@ from flask import current_app
 from .. import realtime
 from ..extensions import get_redis, run_pipeline, script_sha
 from ..models import utcnow
-from .conversations import counterparts
 from .payloads import iso
 
 LAST_SEEN_TTL = 90 * 24 * 3600
@@ -166,7 +165,7 @@ def sweep():
         if result < 0:
             from ..models import User  # late: only this rare path needs the document
 
-            user = User.objects(id=user_id).only("id", "role").first()
+            user = User.objects(id=user_id).only("id", "role", "hide_presence").first()
             if user is not None:
                 _announce(user, online=False)
 
@@ -190,7 +189,9 @@ def status(user_ids):
 
 def _announce(user, *, online):
     """Tell the user's recent counterparts who are online now about the change."""
-    candidates = counterparts(user, limit=current_app.config["PRESENCE_FANOUT_LIMIT"])
+    from .privacy import presence_audience  # late: privacy reads presence through this module
+
+    candidates = presence_audience(user, limit=current_app.config["PRESENCE_FANOUT_LIMIT"])
     watching = [uid for uid, state in status(candidates).items() if state["online"]]
     realtime.signal("presence", watching, {
         "user_id": str(user.id), "online": online,

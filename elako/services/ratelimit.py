@@ -4,6 +4,7 @@ Each limit is a sliding window named in configuration ("30 per minute"). A refus
 RateLimited with the seconds until it may be retried, which becomes 429 + Retry-After.
 """
 
+import ipaddress
 import math
 import time
 from urllib.parse import urlsplit
@@ -20,9 +21,11 @@ MESSAGES = {
     "send": "You are sending messages too quickly. Wait a moment and try again.",
     "typing": "Too many typing signals.",
     "sign_in": "Too many sign-in attempts. Wait a few minutes and try again.",
+    "sign_in_email": "Too many sign-in attempts. Wait a few minutes and try again.",
     "sign_up": "Too many new accounts from here. Try again later.",
     "changes": "Too many changes to your conversations. Wait a moment and try again.",
     "stream_open": "This account reconnects too often. Wait a moment and try again.",
+    "open_conversation": "You are opening conversations too quickly. Wait a while and try again.",
 }
 
 
@@ -38,6 +41,20 @@ def init_app(app):
         storage = RedisStorage("redis://", connection_pool=get_redis(app).connection_pool,
                                key_prefix=prefix)
     app.extensions["rate_limiter"] = SlidingWindowCounterRateLimiter(storage)
+
+
+def client_network(address):
+    """What limits count a client by: its IPv4 address, or its IPv6 /64 (one subscriber's network:
+    each of its addresses would otherwise get a fresh count)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except (TypeError, ValueError):
+        return "unknown"
+    if ip.version == 6 and ip.ipv4_mapped:
+        return str(ip.ipv4_mapped)
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def _limit(action):

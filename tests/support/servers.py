@@ -31,6 +31,8 @@ def wait_for_port(port, process, timeout=30):
     raise TimeoutError(f"nothing listening on port {port} after {timeout}s")
 
 
+JWT_SECRET = "e2e-jwt-secret-" + "j" * 40  # signs every live server's API tokens
+
 # Fast clocks so presence, heartbeats and catch-up are observable within a test's patience.
 FAST_SETTINGS = {
     "SSE_HEARTBEAT_SECONDS": "1",
@@ -44,6 +46,8 @@ FAST_SETTINGS = {
     "RATE_LIMIT_SIGN_IN": "10000 per minute",
     "RATE_LIMIT_SIGN_UP": "10000 per minute",
     "RATE_LIMIT_STREAM_OPEN": "10000 per minute",
+    "RATE_LIMIT_SIGN_IN_EMAIL": "10000 per minute",
+    "RATE_LIMIT_OPEN_CONVERSATION": "10000 per minute",
 }
 
 
@@ -65,7 +69,8 @@ class LiveServer:
         self.env = {**os.environ, **FAST_SETTINGS, **names, **(env or {}),
                     "PORT": str(self.port), "HOST": "127.0.0.1", "WEB_CONCURRENCY": str(workers),
                     "REDIS_URL": redis_url, "MONGODB_URI": mongo_uri, "DATA_DIR": str(data_dir),
-                    "SECRET_KEY": "e2e-secret-" + "y" * 40, "ACCESS_LOG": "", "PYTHONUNBUFFERED": "1"}
+                    "SECRET_KEY": "e2e-secret-" + "y" * 40, "JWT_SECRET_KEY": JWT_SECRET,
+                    "ACCESS_LOG": "", "PYTHONUNBUFFERED": "1"}
         self.process = None
         self.log_path = data_dir / "gunicorn.log"
 
