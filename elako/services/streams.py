@@ -120,6 +120,9 @@ class EventStream:
         self.bus, self.hub = get_bus(), get_hub()
         self.subscription = None
         self.undelivered = []  # messages sent to the user, not yet marked delivered
+        # The session cache's generation when the session was last known to stand (it changes
+        # whenever the hub reconnects: sign-outs may have gone unheard in between).
+        self.heard_since = session_cache().generation
         self.connection_id = None
         ratelimit.hit("stream_open", user.id)
         self.connection_id = presence.open_connection(
@@ -207,10 +210,22 @@ class EventStream:
                 presence.heartbeat(self.user, self.connection_id)
                 next_beat = now + heartbeat
                 if now >= next_session_check:
-                    if not accounts.session_alive(self.session_id):
+                    if not self._session_alive():
                         yield _signed_out("signed_out")
                         return
                     next_session_check = now + SESSION_RECHECK_SECONDS
+
+    def _session_alive(self):
+        """Whether the stream's session still stands. A sign-out reaches every worker's hub, so
+        while the hub stayed connected this process knows without reading the database; only
+        after a reconnect (sign-outs may have gone unheard meanwhile) is the session read again."""
+        cache = session_cache()
+        if cache.signed_out(self.session_id):
+            return False
+        if cache.enabled and cache.generation == self.heard_since:
+            return True
+        self.heard_since = cache.generation
+        return accounts.session_alive(self.session_id)
 
     def _stored(self, limit=None):
         """Stored events after the cursor (at most `limit`), each followed by moving the cursor;
