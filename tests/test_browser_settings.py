@@ -80,6 +80,6 @@ def test_sign_out_everywhere_else_and_hide_presence(server, browsers, js):
 
     hide = laptop.get_by_label(re.compile("Hide when I’m online"))
     hide.check()
-    laptop.get_by_role("button", name="Save").click()
+    laptop.get_by_role("button", name="Save", exact=True).click()
     expect(laptop.get_by_role("main").get_by_role("status")).to_have_text("Saved.")
     expect(hide).to_be_checked()

@@ -64,39 +64,70 @@ def retry_ms():
     return cfg["SSE_RETRY_MS"] + random.randrange(cfg["SSE_RETRY_JITTER_MS"] + 1)
 
 
-def _busy():
-    return Unavailable(BUSY, code="busy", retry_after=math.ceil(retry_ms() / 1000))
+def _busy(expected_wait=0.0):
+    """503 for an open the worker cannot take now. Retry-After is the usual jittered delay, or,
+    when a backlog is ahead, the time it takes to drain stretched by a random factor of 1-2:
+    a crowd told to come back at once would only be turned away again, costing the worker more
+    in refusals than it spends opening streams."""
+    seconds = max(retry_ms() / 1000, expected_wait * random.uniform(1.0, 2.0))
+    return Unavailable(BUSY, code="busy", retry_after=math.ceil(min(seconds, MAX_RETRY_AFTER)))
+
+
+# The longest Retry-After a busy worker gives.
+MAX_RETRY_AFTER = 120
 
 
 class Admission:
-    """A worker's gate for stream opens: `concurrency` at a time, `queue` more waiting for at most
-    `wait_seconds`; past either bound the open is refused at once (503, jittered Retry-After)."""
+    """A worker's gate for stream opens: `concurrency` at a time; more wait their turn, as many
+    as `queue`, and only if the opens ahead of them should be done within `wait_seconds` at the
+    rate the worker has been opening streams. Anyone else is refused at once (503, Retry-After
+    from the backlog), so waiting never ends in a refusal after all."""
 
     def __init__(self, concurrency, queue, wait_seconds):
         self._slots = gevent.lock.BoundedSemaphore(concurrency)
         self._queue = queue
         self._wait_seconds = wait_seconds
         self.waiting = 0
+        # Opens done per second while others queued (what the worker can take), smoothed; None
+        # until it has been measured.
+        self.rate = None
+        self._done, self._since = 0, time.monotonic()
         self.pid = os.getpid()
+
+    def _expected_wait(self):
+        return (self.waiting + 1) / self.rate if self.rate else 0.0
 
     @contextmanager
     def slot(self):
         if get_hub().stopping:
             raise _busy()
         if not self._slots.acquire(blocking=False):
-            if self.waiting >= self._queue:
-                raise _busy()
+            expected = self._expected_wait()
+            if self.waiting >= self._queue or expected > self._wait_seconds:
+                raise _busy(expected)
             self.waiting += 1
             try:
                 admitted = self._slots.acquire(timeout=self._wait_seconds)
             finally:
                 self.waiting -= 1
             if not admitted:
-                raise _busy()
+                raise _busy(self._expected_wait())
         try:
             yield
         finally:
             self._slots.release()
+            self._count_done()
+
+    def _count_done(self):
+        if not self.waiting:  # nobody queued: the gate was not the limit, so no measure of it
+            self._done, self._since = 0, time.monotonic()
+            return
+        self._done += 1
+        elapsed = time.monotonic() - self._since
+        if elapsed >= 1.0:
+            measured = self._done / elapsed
+            self.rate = measured if self.rate is None else (self.rate + measured) / 2
+            self._done, self._since = 0, time.monotonic()
 
 
 def admission():

@@ -320,7 +320,10 @@ def run_storm(base_url, pairs, conversation_ids, *, streams_per_account=10, open
     storm = Storm(base_url, pairs, conversation_ids, streams_per_account=streams_per_account,
                   open_seconds=open_seconds, messages=messages, message_rate=message_rate,
                   settle_seconds=settle_seconds, time_limit=time_limit, counters=counters)
-    return asyncio.run(storm.run())
+    # In a thread of its own: the caller's thread may already run an event loop (Playwright's
+    # sync API keeps one going in a test session that drove a browser).
+    with ThreadPoolExecutor(1, thread_name_prefix="storm") as runner:
+        return runner.submit(asyncio.run, storm.run()).result()
 
 
 def storm(server, *, streams=1000, streams_per_account=1, messages=50, open_seconds=5,
