@@ -1,10 +1,12 @@
-"""A per-worker cache of signed-in sessions, so most requests authenticate without a database read.
+"""A per-worker cache of signed-in sessions, so most requests authenticate without a database read,
+and of who hides their presence, so a live event that shows someone's online dot reads nothing.
 
 An entry lives AUTH_CACHE_SECONDS. A sign-out anywhere (`accounts.end_session`) is broadcast on the
 deployment's control channel, and every worker's hub evicts the session at once; a profile change
-evicts the user's entries the same way. The cache is trusted only while this worker's hub hears the
-control channel: while the pub/sub connection is down a sign-out could be missed, so nothing is
-cached or served from the cache then, and the cache starts empty on every reconnect.
+(the presence setting too) evicts the user's entries the same way. The cache is trusted only while
+this worker's hub hears the control channel: while the pub/sub connection is down a sign-out could
+be missed, so nothing is cached or served from the cache then, and the cache starts empty on every
+reconnect.
 """
 
 import time
@@ -21,6 +23,8 @@ class SessionCache:
         self._entries = {}  # session id -> (session, user, cached until)
         self._signed_out = {}  # session id -> forget the tombstone at
         self.generation = 0  # bumped by `clear`: a read that started before it must not be cached
+        self._hides_presence = {}  # user id -> (bool, cached until)
+        self._user_changes = 0  # bumped by every user change heard: the same rule, for user reads
 
     @property
     def enabled(self):
@@ -57,12 +61,35 @@ class SessionCache:
 
     def forget_user(self, user_id):
         """Drop the entries of `user_id` (their profile changed)."""
+        self._user_changes += 1
+        self._hides_presence.pop(user_id, None)
         for session_id, (_, user, _) in list(self._entries.items()):
             if str(user.id) == user_id:
                 self._entries.pop(session_id, None)
 
+    def presence_hidden(self, user_ids, load):
+        """Which of `user_ids` (strings) hide their presence; `load(ids)` answers (as a set) for
+        those not cached, and is not called when all are."""
+        now = time.monotonic()
+        hidden, unknown = set(), []
+        for user_id in user_ids:
+            entry = self._hides_presence.get(user_id) if self.enabled else None
+            if entry is None or entry[1] < now:
+                unknown.append(user_id)
+            elif entry[0]:
+                hidden.add(user_id)
+        if not unknown:
+            return hidden
+        began = (self.generation, self._user_changes)
+        loaded = load(unknown)
+        if self.enabled and began == (self.generation, self._user_changes):
+            until = time.monotonic() + self.seconds
+            self._hides_presence.update((uid, (uid in loaded, until)) for uid in unknown)
+        return hidden | loaded
+
     def clear(self):
         self._entries.clear()
+        self._hides_presence.clear()
         self.generation += 1
 
     def handle(self, text):

@@ -4,7 +4,7 @@ are deterministic where times are not (and mongomock's times say nothing about M
 import pytest
 from pymongo import monitoring
 
-from elako.services import messages
+from elako.services import messages, privacy
 
 pytestmark = pytest.mark.over_the_wire
 
@@ -115,3 +115,16 @@ def _events(app, user_id, kind):
     redis = app.extensions["redis"]
     key = app.extensions["bus"].stream_key(user_id)
     return [json.loads(f["data"]) for _, f in redis.xrange(key) if f["type"] == kind]
+
+
+def test_a_live_row_shows_presence_without_reading_users(app, chat, database_commands):
+    customer, store, cid = chat
+    customer.send(cid, "May Milo pa po?")
+    row = store.api.get(f"/api/conversations/{cid}").json  # the row as the store's events carry it
+    with app.app_context():
+        assert customer.id in privacy.shown_presence([row])  # reads who hides it, once
+        assert database_commands(lambda: privacy.shown_presence([row])) == []
+
+    assert customer.api.patch("/api/me", json={"hide_presence": True}).status_code == 200
+    with app.app_context():
+        assert privacy.shown_presence([row]) == {}  # the change reached the cache at once

@@ -24,9 +24,12 @@ def shown_presence(rows):
     candidates = {row["other"]["id"] for row in rows if _shows_presence(row)}
     if not candidates:
         return {}
-    hiding = {str(user.id) for user in
-              User.objects(id__in=list(candidates), hide_presence=True).only("id")}
+    hiding = realtime.session_cache().presence_hidden(sorted(candidates), _hiding)
     return presence.status(sorted(candidates - hiding))
+
+
+def _hiding(user_ids):
+    return {str(user.id) for user in User.objects(id__in=user_ids, hide_presence=True).only("id")}
 
 
 def presence_audience(user, *, limit):
@@ -49,6 +52,7 @@ def set_hidden(user, hidden):
     if user.hide_presence == hidden:
         return
     user.modify(hide_presence=hidden)
+    realtime.broadcast("user_changed", user.id)  # first, so no worker shows a dot it cached
     candidates = _counterparts(user, current_app.config["PRESENCE_FANOUT_LIMIT"])
     watching = [uid for uid, state in presence.status(candidates).items() if state["online"]]
     state = ({"online": False, "last_seen_at": None} if hidden
