@@ -22,6 +22,21 @@ def test_queries_by_id_answer_as_a_scan_would():
     assert collection.count_documents({"_id": ids[3]}) == 1
 
 
+def test_an_aggregation_from_one_id_answers_as_a_scan_would():
+    mockstore.install()
+    database = mongomock.MongoClient().db
+    owners = database.owners.insert_many([{"name": name} for name in ("Ana", "Ben")]).inserted_ids
+    ids = database.pets.insert_many([{"owner": owners[n % 2], "n": n}
+                                     for n in range(20)]).inserted_ids
+    joined = list(database.pets.aggregate([
+        {"$match": {"_id": ids[3]}},
+        {"$lookup": {"from": "owners", "localField": "owner", "foreignField": "_id", "as": "o"}}]))
+    assert [(d["n"], [o["name"] for o in d["o"]]) for d in joined] == [(3, ["Ben"])]
+    assert list(database.pets.aggregate([{"$match": {"_id": ids[3], "n": 4}}])) == []
+    assert list(database.pets.aggregate([{"$match": {"_id": ObjectId()}}])) == []
+    assert len(list(database.pets.aggregate([{"$match": {"n": {"$lt": 5}}}]))) == 5  # a scan
+
+
 def test_ttl_expiry_still_happens():
     mockstore.install()
     collection = mongomock.MongoClient().db.sessions

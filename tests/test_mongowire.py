@@ -375,9 +375,12 @@ def test_command_line_entry_point():
 
 def test_counts_the_commands_it_serves_by_name(client):
     before = client.admin.command("mongowireCommandCounts")["counts"]
+    before_by_collection = client.admin.command("mongowireCommandCounts")["by_collection"]
     client.counted.things.insert_one({"n": 1})
     client.counted.things.find_one({"n": 1})
     after = client.admin.command("mongowireCommandCounts")["counts"]
     assert after.get("insert", 0) - before.get("insert", 0) == 1
     assert after.get("find", 0) - before.get("find", 0) == 1
     assert "mongowireCommandCounts" not in after
+    by_collection = client.admin.command("mongowireCommandCounts")["by_collection"]
+    assert by_collection["find things"] - before_by_collection.get("find things", 0) == 1

@@ -74,6 +74,13 @@ def test_a_signed_in_request_reads_nothing_to_authenticate(chat, database_comman
     assert not {"auth_sessions", "users"} & set(_log.collections)  # only what the page shows
 
 
+def test_a_session_not_cached_yet_is_read_in_one_round_trip(app, chat, database_commands):
+    customer, _, _ = chat
+    app.extensions["session_cache"].clear()  # as on a worker that just started
+    assert database_commands(lambda: customer.api.get("/api/me")) == ["aggregate"]
+    assert database_commands(lambda: customer.api.get("/api/me")) == []
+
+
 def test_a_cached_session_signed_out_is_refused_at_once(chat, database_commands):
     customer, _, _ = chat
     assert customer.api.get("/api/me").status_code == 200  # cached now

@@ -1,12 +1,15 @@
 """Opening event streams: live before the first byte, admitted at the rate a worker can take them,
 and spread out when they come back (after a deploy, a crash, a busy moment)."""
 
+import os
 import signal
 import threading
 import time
 
 import pytest
+import redis as redis_py
 import requests
+from pymongo import MongoClient
 
 from tests.support.credentials import cookie_header
 from tests.support.storm import storm
@@ -116,3 +119,40 @@ def test_a_reconnect_storm_ends_with_every_stream_resumed_and_every_message_once
     assert result.failed_5xx == 0 and result.connect_errors == 0, result  # ... and only that way
     assert result.never_opened == 0 and result.broken_streams == 0, result
     assert result.messages_sent == 40 and result.lost == 0 and result.duplicated == 0, result
+
+
+def test_a_resumed_stream_marks_what_it_replayed_without_searching_for_it(
+        server, pair, sse, shared_mongo_uri, redis_url):
+    """After a deploy every stream comes back with its Last-Event-ID: its replay holds all that
+    reached the user meanwhile, so none of them searches the messages for what waited."""
+    if os.environ.get("MONGODB_URI"):
+        pytest.skip("counts the commands the tests' wire server served")
+    customer, store, conversation_id = pair
+    sender = sse(customer.events_url(), headers=customer.headers)
+    stream = sse(store.events_url(), headers=store.headers)
+    customer.send(conversation_id, "Before the deploy")
+    last_id = stream.wait_for("message").id
+    stream.close()
+    _wait_until_unsubscribed(redis_url, f"{server.prefix}:{{{store.id}}}:live")
+    missed = [customer.send(conversation_id, f"During the deploy {n}")["id"] for n in range(3)]
+    with MongoClient(shared_mongo_uri) as mongo:
+        def message_commands():
+            counts = mongo.admin.command("mongowireCommandCounts")["by_collection"]
+            return {name: counts.get(f"{name} messages", 0) for name in ("find", "update")}
+
+        before = message_commands()
+        resumed = sse(store.events_url(), headers={**store.headers, "Last-Event-ID": last_id})
+        resumed.wait_for("message", count=3)
+        assert [e.json["message"]["id"] for e in resumed.of_type("message")] == missed
+        sender.wait_for(lambda e: e.type == "delivered" and missed[-1] in e.json["message_ids"])
+        after = message_commands()
+    assert after["find"] == before["find"]  # no search for what waited
+    assert after["update"] - before["update"] in (1, 2, 3)  # marked as the replay went out
+
+
+def _wait_until_unsubscribed(redis_url, channel):
+    redis = redis_py.Redis.from_url(redis_url)
+    deadline = time.monotonic() + 10
+    while redis.pubsub_numsub(channel)[0][1] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not redis.pubsub_numsub(channel)[0][1], "the worker did not notice the closed stream"

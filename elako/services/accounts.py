@@ -85,13 +85,24 @@ def session_user(session_id):
     found = cache.get(session_id)
     if found is None:
         generation = cache.generation
-        session = AuthSession.objects(id=session_id).first()
-        user = session and User.objects(id=session.user_id).first()
-        if not user:
+        found = _read_session(session_id)
+        if found is None:
             return None
-        found = session, user
-        cache.put(session_id, session, user, generation)
+        cache.put(session_id, *found, generation)
     return found if found[0].expires_at > utcnow() else None
+
+
+def _read_session(session_id):
+    """The session and its user in one round trip (a reconnect storm authenticates each stream of
+    a cold worker this way), or None if either is gone."""
+    found = next(AuthSession.objects(id=session_id).aggregate([
+        {"$limit": 1},
+        {"$lookup": {"from": User._get_collection_name(), "localField": "user_id",
+                     "foreignField": "_id", "as": "users"}}]), None)
+    if found is None or not found["users"]:
+        return None
+    user = User._from_son(found.pop("users")[0])
+    return AuthSession._from_son(found), user
 
 
 def session_alive(session_id):

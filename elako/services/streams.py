@@ -178,6 +178,10 @@ class EventStream:
             raise
         self.opening = []  # what goes out before any replay
         self.replaying = valid and resumable
+        # A whole replay carried every message that reached the user since the last stream, which
+        # marked those before (a reconnect storm then needs no search for what waited); a partial
+        # one, or none, leaves the search to do.
+        self.replayed_all = self.replaying
         if self.replaying:
             self.cursor = last_event_id
         else:
@@ -196,7 +200,7 @@ class EventStream:
             yield from self.opening
             if self.replaying:
                 yield from self._stored()
-            if self.first_here:
+            if self.first_here and not self.replayed_all:
                 self.undelivered = []
                 messages.mark_delivered(self.user)  # what was replayed, and whatever else waited
             yield from self._live()
@@ -273,6 +277,7 @@ class EventStream:
                 if count == limit:
                     return
         except HistoryGap:
+            self.replayed_all = False
             newest = self.bus.latest_id(self.user.id)
             yield _resync(newest)
             self.cursor = newest

@@ -12,7 +12,8 @@ also pass against a real MongoDB given through MONGODB_URI.
 
 It counts the commands it serves, by name, so a benchmark in another process can read how many
 round trips a workload cost: `client.admin.command("mongowireCommandCounts")` answers
-`{"counts": {name: n}}` (the driver's own monitoring, `hello`, included; this command excluded).
+`{"counts": {name: n}, "by_collection": {"<name> <collection>": n}}` (the driver's own monitoring,
+`hello`, included; this command excluded).
 """
 
 import argparse
@@ -72,6 +73,7 @@ class Request:
     body: dict
     connection_id: int
     command_counts: Counter
+    collection_counts: Counter
 
     @property
     def db(self):
@@ -315,7 +317,8 @@ def cmd_list_databases(req):
 
 
 def cmd_command_counts(req):
-    return {"counts": dict(req.command_counts), "ok": 1.0}
+    return {"counts": dict(req.command_counts), "by_collection": dict(req.collection_counts),
+            "ok": 1.0}
 
 
 COMMANDS = {
@@ -433,6 +436,7 @@ class MongoWireServer(socketserver.ThreadingTCPServer):
         self.lock = threading.Lock()  # mongomock is not thread-safe
         self.connection_ids = itertools.count(1)
         self.command_counts = Counter()  # by command name, read with mongowireCommandCounts
+        self.collection_counts = Counter()  # by command name and the collection it names
         self.connections = set()  # open client sockets, closed by stop()
         self._thread = None
 
@@ -453,8 +457,10 @@ class MongoWireServer(socketserver.ThreadingTCPServer):
             with self.lock:
                 if handler is not cmd_command_counts:
                     self.command_counts[name] += 1
+                    if isinstance(body[name], str):
+                        self.collection_counts[f"{name} {body[name]}"] += 1
                 return handler(Request(self.client, db_name, body, connection_id,
-                                       self.command_counts))
+                                       self.command_counts, self.collection_counts))
         except Exception as exc:  # a failing command must never kill the connection
             return exception_reply(exc)
 
