@@ -4,8 +4,11 @@ Every knob is listed, with its default, in README.md ("Configuration"). `Config`
 and gunicorn use; tests pass their own subclass to `elako.create_app(config_class=...)`.
 """
 
+import json
+import logging
 import os
 import secrets
+import time
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -194,6 +197,12 @@ class Config:
     # Deliver to loopback and private addresses too (tests, on-premise set-ups). Off: refused.
     WEBHOOK_ALLOW_PRIVATE_NETWORKS = _bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)
 
+    # Operations. Logs: "json" (one JSON object a line, for a log pipeline) or "text" (for people).
+    LOG_FORMAT = os.environ.get("LOG_FORMAT", "json")
+    # GET /metrics (Prometheus) answers only a request with `Authorization: Bearer <METRICS_TOKEN>`;
+    # unset, it is not served at all.
+    METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
+
     # Largest request body accepted (413 beyond it).
     MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 64 * 1024)
     DEFAULT_TIMEZONE = os.environ.get("DEFAULT_TIMEZONE", "Asia/Manila")
@@ -210,3 +219,39 @@ class Config:
     # Event streams are written event by event; compressing them would hold events back.
     COMPRESS_STREAMS = False
     COMPRESS_MIN_SIZE = 300
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, message, and what the app adds about the
+    request being served (`request_fields`: request id, user id, route). It lives here, beside the
+    settings, so gunicorn's master can use it without importing the app (and, through it, ssl
+    before gevent patches it)."""
+
+    request_fields = staticmethod(dict)  # the app puts its own in (elako/logs.py)
+
+    def format(self, record):
+        entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+                 + f".{int(record.msecs):03d}Z",
+                 "level": record.levelname.lower(), "logger": record.name,
+                 "message": record.getMessage()}
+        entry.update(self.request_fields())
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def logging_config(log_format):
+    """The `logging.config.dictConfig` of a server process (gunicorn.conf.py passes it on)."""
+    formatter = ({"()": JsonLogFormatter} if log_format == "json"
+                 else {"format": "%(asctime)s %(levelname)s [%(name)s] %(message)s"})
+    handler = {"class": "logging.StreamHandler", "formatter": "default",
+               "stream": "ext://sys.stderr"}
+    return {
+        "version": 1, "disable_existing_loggers": False,
+        "formatters": {"default": formatter},
+        "handlers": {"stderr": handler},
+        "root": {"level": "INFO", "handlers": ["stderr"]},
+        "loggers": {name: {"level": "INFO", "handlers": ["stderr"], "propagate": False}
+                    for name in ("gunicorn.error", "gunicorn.access")},
+    }

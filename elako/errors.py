@@ -1,6 +1,6 @@
 """Errors the service layer raises, and the one place that turns any error into a response.
 
-The API answers `{"error": {"code", "message"}}`, with `field` and `details` (one
+The API answers `{"error": {"code", "message", "request_id"}}`, with `field` and `details` (one
 `{"field", "message"}` per invalid field) for invalid input; pages get a readable page; an htmx request gets a
 small fragment that htmx swaps into the page's error slot (the request's `X-Error-Target` header, or
 `#flash`). Nothing leaks a stack trace, and bad input is never a 500.
@@ -13,6 +13,8 @@ import redis.exceptions
 from flask import jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+from .logs import request_id
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +70,7 @@ class Unavailable(ServiceError):
 
 
 def wants_json():
-    if request.path.startswith("/api/") or request.path == "/healthz":
+    if request.path.startswith("/api/") or request.path in ("/healthz", "/metrics"):
         return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return best == "application/json" and not request.headers.get("HX-Request")
@@ -77,7 +79,7 @@ def wants_json():
 def error_response(status, code, message, *, field=None, details=None, retry_after=None):
     """The response for an error, in the form this client reads."""
     if wants_json():
-        error = {"code": code, "message": message}
+        error = {"code": code, "message": message, "request_id": request_id()}
         if field:
             error["field"] = field
         if details:
@@ -89,7 +91,8 @@ def error_response(status, code, message, *, field=None, details=None, retry_aft
         response.headers["HX-Retarget"] = request.headers.get("X-Error-Target", "#flash")
         response.headers["HX-Reswap"] = "innerHTML"
     else:
-        response = make_response(render_template("error.html", message=message, status=status))
+        response = make_response(render_template("error.html", message=message, status=status,
+                                                 request_id=request_id()))
     response.status_code = status
     if retry_after is not None:
         response.headers["Retry-After"] = str(int(retry_after))

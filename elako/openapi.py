@@ -61,7 +61,7 @@ spec = SpecTree(
     description="JSON over HTTP for integrations, and one event stream. Every route but "
                 "registration, token and this reference needs `Authorization: Bearer <token>`. "
                 "Every error is "
-                "`{\"error\": {\"code\", \"message\", \"field\"?, \"details\"?}}`.")
+                "`{\"error\": {\"code\", \"message\", \"request_id\", \"field\"?, \"details\"?}}`.")
 
 
 def contract(ok, *errors, query=None, json=None, public=False, tag):

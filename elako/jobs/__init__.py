@@ -12,6 +12,7 @@ with a retry policy of its own (webhook deliveries) raises `RetryLater` instead.
 
 from flask import current_app
 
+from .. import metrics
 from ..extensions import get_redis
 from .queue import Job, JobQueue
 
@@ -42,8 +43,11 @@ def enqueue(name, *args, delay=0, unique_key=None, unique_for=0):
     One Redis round trip. Returns whether the job was added."""
     if name not in REGISTRY:
         raise KeyError(f"no job named {name!r}")
-    return get_queue().enqueue(Job(name, list(args)), delay=delay, unique_key=unique_key,
-                               unique_for=unique_for)
+    added = get_queue().enqueue(Job(name, list(args)), delay=delay, unique_key=unique_key,
+                                unique_for=unique_for)
+    if added:
+        metrics.JOBS.labels("queued").inc()
+    return added
 
 
 def retry_schedule(text):

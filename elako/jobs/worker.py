@@ -10,6 +10,7 @@ import time
 
 from redis.exceptions import ConnectionError, ResponseError, TimeoutError
 
+from .. import metrics
 from . import REGISTRY, RetryLater, get_queue, retry_schedule
 from .queue import consumer_name
 
@@ -83,19 +84,23 @@ class Worker:
                 function(*job.args)
         except RetryLater as later:
             self.queue.later(entry_id, job, later.seconds)
+            metrics.JOBS.labels("retried").inc()
         except Exception as exc:
             log.warning("job %s %s failed", job.name, job.id, exc_info=True)
             self._failed(entry_id, job, f"{type(exc).__name__}: {exc}")
         else:
             self.queue.done(entry_id)
+            metrics.JOBS.labels("done").inc()
 
     def _failed(self, entry_id, job, error, *, rerun_now=False):
         """Count a failure: retry after the schedule's next delay, or bury the job once the
         schedule is used up. A job whose worker died runs again at once (it is already late)."""
         job.failures += 1
         job.error, job.failed_at = error, time.time()
+        metrics.JOBS.labels("failed").inc()
         if job.failures > len(self.schedule):
             self.queue.bury(entry_id, job)
+            metrics.JOBS.labels("dead").inc()
             log.error("job %s %s is a dead letter after %d failures: %s",
                       job.name, job.id, job.failures, error)
         elif rerun_now:

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 
 
-from .. import crypto
+from .. import crypto, metrics
 from ..extensions import run_pipeline, script_sha
 
 # Append + cap + keep-alive + announce, atomically, so a listener never sees an id that XRANGE
@@ -129,6 +129,8 @@ class EventBus:
             calls.append({"keys": [self.stream_key(user_id), self._bytes_key(user_id)],
                           "args": [self.maxlen, self.ttl_seconds, event_type, text,
                                    self.channel(user_id), crypto.encrypt(text), self.max_bytes]})
+        metrics.EVENTS_PUBLISHED.inc(len(calls))
+
         def fill(pipe):
             for call in calls:
                 pipe.evalsha(PUBLISH_SHA, 2, *call["keys"], *call["args"])

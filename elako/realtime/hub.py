@@ -30,6 +30,7 @@ import gevent.lock
 import gevent.queue
 import redis
 
+from .. import metrics
 from .bus import Event
 
 log = logging.getLogger(__name__)
@@ -240,6 +241,7 @@ class LiveHub:
                 log.warning("pub/sub connection lost (%s); reconnecting in %.1fs", exc, backoff)
             except Exception:  # the listener must outlive any surprise, or live delivery stops
                 log.exception("pub/sub listener failed; reconnecting in %.1fs", backoff)
+            metrics.HUB_RECONNECTS.inc()
             self._connected.clear()
             self._confirmed.clear()
             if self._pubsub is not None:

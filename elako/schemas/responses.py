@@ -175,6 +175,8 @@ class ErrorDetail(BaseModel):
     code: str = Field(description="Stable, for programs: invalid_input, not_found, "
                                   "rate_limited, message_too_long, …")
     message: str = Field(description="For people.")
+    request_id: str = Field(description="This request's id (its X-Request-ID): quote it when "
+                                        "reporting a problem.")
     field: str = Field(None, description="The (first) field at fault.")
     details: list[FieldProblem] = Field(None, description="One entry per invalid field.")
 

@@ -12,7 +12,7 @@ from bson import ObjectId
 from flask import current_app
 from mongoengine.errors import NotUniqueError
 
-from .. import realtime
+from .. import metrics, realtime
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound, TooLarge
 from ..models import Conversation, LastMessage, Message, utcnow
 from ..schemas import parse
@@ -181,6 +181,7 @@ def _announce(message, conversation):
                    "unread_total": unread_total(receiver)},
     })
     followups.message_sent(message, conversation)  # email alert check, webhooks (issue 12)
+    metrics.MESSAGES_SENT.inc()
 
 
 def list_messages(user, conversation_id, *, before=None, limit=None):

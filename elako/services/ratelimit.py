@@ -14,6 +14,7 @@ from limits import parse
 from limits.storage import RedisClusterStorage, RedisStorage
 from limits.strategies import SlidingWindowCounterRateLimiter
 
+from .. import metrics
 from ..errors import RateLimited
 from ..extensions import get_redis
 
@@ -64,6 +65,7 @@ def _limit(action):
 def _refuse(action, identifiers):
     limiter = current_app.extensions["rate_limiter"]
     reset_at = limiter.get_window_stats(_limit(action), action, *identifiers).reset_time
+    metrics.RATE_LIMITED.labels(action).inc()
     raise RateLimited(MESSAGES[action], retry_after=max(1, math.ceil(reset_at - time.time())))
 
 

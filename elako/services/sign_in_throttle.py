@@ -22,6 +22,7 @@ import uuid
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from .. import metrics
 from ..errors import RateLimited
 from ..extensions import get_redis
 from . import ratelimit
@@ -106,6 +107,7 @@ def begin_attempt(email, *, client_ip, device_id):
         args=[time.time(), cfg["SIGN_IN_FREE_FAILURES"], cfg["SIGN_IN_MAX_DELAY_SECONDS"],
               FAILURES_KEPT_SECONDS]))
     if wait > 0:
+        metrics.RATE_LIMITED.labels("sign_in").inc()
         raise RateLimited(ratelimit.MESSAGES["sign_in"], retry_after=max(1, math.ceil(wait)))
 
 

@@ -33,6 +33,7 @@ from contextlib import contextmanager
 import gevent.lock
 from flask import current_app
 
+from .. import metrics
 from ..errors import RateLimited, Unauthorized, Unavailable
 from ..models import utcnow
 from ..realtime import get_bus, get_hub, session_cache
@@ -162,6 +163,7 @@ class EventStream:
             raise RateLimited("Too many open connections for this account. Close some tabs.",
                               code="too_many_streams",
                               retry_after=max(1, round(current_app.config["PRESENCE_TTL_SECONDS"])))
+        metrics.OPEN_STREAMS.inc()
         try:
             channel = self.bus.channel(user.id)
             # Another stream of the user on this worker is (or will be) live and marks what
@@ -178,6 +180,8 @@ class EventStream:
             raise
         self.opening = []  # what goes out before any replay
         self.replaying = valid and resumable
+        if self.replaying:
+            metrics.REPLAYS.inc()
         # A whole replay carried every message that reached the user since the last stream, which
         # marked those before (a reconnect storm then needs no search for what waited); a partial
         # one, or none, leaves the search to do.
@@ -299,6 +303,7 @@ class EventStream:
             self.hub.unsubscribe(self.subscription)
         presence.disconnect(self.user, self.connection_id)
         self.connection_id = None
+        metrics.OPEN_STREAMS.dec()
 
 
 def poll(stream, timeout):
@@ -334,4 +339,5 @@ def _signed_out(reason):
 
 
 def _resync(newest):
+    metrics.RESYNCS.inc()
     return Event("resync", {"reason": "history_gap", "last_event_id": newest}, newest)
