@@ -22,6 +22,7 @@ import pytest
 import requests
 
 from tests.conftest import ROOT
+from tests.support.deploy import command, unit
 from tests.support.nginx import BROTLI_STATIC, NGINX, NginxFront
 from tests.support.servers import LiveServer
 
@@ -41,8 +42,9 @@ def front(redis_url, shared_mongo_uri, tmp_path_factory):
                      env={"PROXY_FIX_HOPS": "1", "RATE_LIMIT_SIGN_IN": f"{SIGN_IN_LIMIT} per minute"})
     app.start()
     static_dir = folder / "static"
-    # What the deployment does before starting the app (deploy/elako.service, ExecStartPre).
-    subprocess.run([sys.executable, "-m", "elako.assets", str(static_dir)], cwd=ROOT, check=True)
+    # What deploy/elako.service runs before gunicorn, into the test's folder.
+    export = command(unit("elako.service")["Service"]["ExecStartPre"][0])
+    subprocess.run([sys.executable, *export[1:-1], str(static_dir)], cwd=ROOT, check=True)
     nginx = NginxFront(folder / "nginx", app.port, static_dir)
     try:
         nginx.start()
