@@ -21,7 +21,7 @@ import brotli
 import pytest
 import requests
 
-from tests.conftest import ROOT
+from tests.conftest import PASSWORD, ROOT
 from tests.support.deploy import command, unit
 from tests.support.nginx import BROTLI_STATIC, NGINX, NginxFront
 from tests.support.servers import LiveServer
@@ -32,7 +32,7 @@ pytestmark = [
                        reason="needs Debian's nginx and its brotli_static module (make test installs them)"),
 ]
 
-SIGN_IN_LIMIT = 4  # per client network and minute; `chat` signs two in from 127.0.0.1
+SIGN_IN_LIMIT = 4  # per network and minute; 127.0.0.1 signs in three times (`chat`, a browser)
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +89,26 @@ def test_events_pass_through_within_100_ms(front, chat, sse):
     # A buffering proxy would hold events until its buffer filled or the stream ended.
     assert statistics.median(delays) < 0.100, [round(d * 1000) for d in delays]
     stream.wait_for_comments(1, timeout=5)  # heartbeats (every second here) pass through too
+
+
+def test_a_browser_signs_in_and_streams_through_nginx(front, chat, sse):
+    """The page's own stream (/events, HTML fragments) with a Secure cookie over HTTPS: the app
+    knows it is behind TLS (X-Forwarded-Proto) and its CSRF check sees the host the browser saw."""
+    customer, store, conversation = chat
+    browser = requests.Session()
+    page = browser.get(front.url + "/signin", verify=str(front.cert), timeout=10).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    response = browser.post(front.url + "/signin", allow_redirects=False, timeout=10,
+                            verify=str(front.cert),
+                            headers={"Referer": front.url + "/signin", "Origin": front.url},
+                            data={"email": store.email, "password": PASSWORD, "csrf_token": token})
+    assert response.status_code == 303, response.text
+    assert "Secure" in response.headers["Set-Cookie"]
+    cookies = "; ".join(f"{c.name}={c.value}" for c in browser.cookies)
+    stream = sse(front.url + "/events", headers={"Cookie": cookies}, ssl_context=front.tls)
+    assert stream.status == 200, stream.body
+    customer.send(conversation, "seen on the page")
+    stream.wait_for(lambda e: "seen on the page" in e.data, timeout=5)
 
 
 def test_last_event_id_resumes_through_nginx(front, chat, sse):
