@@ -2,22 +2,21 @@
 
 The production file is used as it is: only the lines it marks EDIT (and its listen ports) are
 replaced, each of which must be found, so a test cannot pass against a config that drifted away
-from what it checks. TLS uses a self-signed certificate for 127.0.0.1 made here.
+from what it checks. TLS uses a self-signed certificate for 127.0.0.1.
 """
 
-import datetime
-import ipaddress
 import os
 import pwd
 import signal
 import subprocess
 from pathlib import Path
 
+from tests.support.deploy import DEPLOY
+from tests.support.outbound import self_signed_certificate
 from tests.support.servers import free_port, wait_for_port
 
 NGINX = "/usr/sbin/nginx"
 BROTLI_STATIC = "/usr/lib/nginx/modules/ngx_http_brotli_static_module.so"
-ROOT = Path(__file__).resolve().parent.parent.parent
 
 MAIN_CONF = """\
 {user}
@@ -39,33 +38,6 @@ http {{
     include {dir}/elako.conf;
 }}
 """
-
-
-def self_signed_certificate(folder):
-    """(certificate path, key path) for https://127.0.0.1, valid for a day."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                       critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256()))
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
 
 
 def replace_each(text, replacements):
@@ -90,7 +62,7 @@ class NginxFront:
     def write_config(self):
         self.dir.mkdir(parents=True, exist_ok=True)
         self.cert, key = self_signed_certificate(self.dir)
-        site = replace_each((ROOT / "deploy" / "nginx.conf").read_text(), {
+        site = replace_each((DEPLOY / "nginx.conf").read_text(), {
             "server 127.0.0.1:8000;": f"server 127.0.0.1:{self.upstream_port};",
             "    listen [::]:80;\n": "",
             "    listen [::]:443 ssl http2;\n": "",
