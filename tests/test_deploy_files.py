@@ -88,3 +88,18 @@ def test_compose_runs_app_worker_redis_and_a_replica_set_of_one():
     assert "noeviction" in services["redis"]["command"]
     dockerfile = (ROOT / compose()["services"]["app"]["build"]["dockerfile"]).read_text()
     assert "pip install --no-cache-dir -r requirements.txt" in dockerfile
+
+
+def test_nginx_timeouts_and_limits_follow_the_app():
+    from config import Config
+
+    conf = (DEPLOY / "nginx.conf").read_text()
+    for path in ("/events", "/api/events"):
+        block = re.search(r"location = %s \{(.*?)\}" % re.escape(path), conf, re.S).group(1)
+        assert "proxy_buffering off;" in block
+        # Idle streams carry only heartbeats: two may be late before nginx gives up on one.
+        timeout = int(re.search(r"proxy_read_timeout (\d+)s;", block).group(1))
+        assert timeout >= 2 * Config.SSE_HEARTBEAT_SECONDS
+    ceiling = int(re.search(r"client_max_body_size (\d+)m;", conf).group(1)) * 1024 * 1024
+    attachments = 10 * 1024 * 1024  # ATTACHMENT_MAX_BYTES's default, and its multipart framing
+    assert ceiling > max(Config.MAX_CONTENT_LENGTH, attachments)

@@ -14,7 +14,7 @@ class ReceivedEvent:
     id: str
     type: str
     data: str
-    received_at: float = field(default_factory=time.time)  # wall clock, as Redis ids are
+    received_at: float = field(default_factory=time.time, compare=False)  # wall clock, as Redis ids
 
     @property
     def json(self):
