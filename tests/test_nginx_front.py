@@ -40,15 +40,15 @@ def front(redis_url, shared_mongo_uri, tmp_path_factory):
     folder = tmp_path_factory.mktemp("front")
     app = LiveServer(ROOT, folder / "app", redis_url=redis_url, mongo_uri=shared_mongo_uri,
                      env={"PROXY_FIX_HOPS": "1", "RATE_LIMIT_SIGN_IN": f"{SIGN_IN_LIMIT} per minute"})
-    app.start()
     static_dir = folder / "static"
-    # What deploy/elako.service runs before gunicorn, into the test's folder.
-    export = command(unit("elako.service")["Service"]["ExecStartPre"][0])
-    subprocess.run([sys.executable, *export[1:-1], str(static_dir)], cwd=ROOT, check=True)
     nginx = NginxFront(folder / "nginx", app.port, static_dir)
+    nginx.app = app
     try:
+        # What deploy/elako.service runs before gunicorn, into the test's folder.
+        export = command(unit("elako.service")["Service"]["ExecStartPre"][0])
+        subprocess.run([sys.executable, *export[1:-1], str(static_dir)], cwd=ROOT, check=True)
+        app.start()
         nginx.start()
-        nginx.app = app
         nginx.tls = ssl.create_default_context(cafile=str(nginx.cert))
         yield nginx
     finally:
