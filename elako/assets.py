@@ -3,11 +3,18 @@
 A phone on 2G should download htmx once, compressed, and never ask again: each file's URL carries a
 hash of its content (`static_url`), so it can be cached for a year and a new version gets a new URL.
 Files are small and few, so each is held in memory with its brotli and gzip forms.
+
+Behind nginx, `python -m elako.assets DIR` writes the same bytes to DIR/<version>/<name> (with
+`.gz` and `.br` beside each), and deploy/nginx.conf serves `/static/<name>?v=<version>` from there
+without asking the app. Earlier versions stay, so pages an older worker rendered during a rolling
+deploy still get exactly the files they name.
 """
 
 import gzip
 import hashlib
 import mimetypes
+import os
+import sys
 from pathlib import Path
 
 import brotli
@@ -36,11 +43,14 @@ class Asset:
                         "gzip": gzip.compress(self.body, compresslevel=9, mtime=0)}
 
 
-def load(app, folder):
+def read(folder):
     folder = Path(folder)
-    app.extensions["assets"] = {
-        path.relative_to(folder).as_posix(): Asset(path)
-        for path in sorted(folder.rglob("*")) if path.is_file()}
+    return {path.relative_to(folder).as_posix(): Asset(path)
+            for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def load(app, folder):
+    app.extensions["assets"] = read(folder)
 
     @app.template_global()
     def static_url(filename):
@@ -66,3 +76,22 @@ def static(filename):
     if versioned:
         response.cache_control.immutable = True
     return response.make_conditional(request)
+
+
+def export(folder, target):
+    """Write every asset of `folder`, as served, to target/<version>/<name> (+ .gz, .br)."""
+    for name, asset in read(folder).items():
+        path = Path(target) / asset.version / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for suffix, body in (("", asset.body), (".gz", asset.encoded["gzip"]),
+                             (".br", asset.encoded["br"])):
+            draft = path.with_name(f"{path.name}{suffix}.{os.getpid()}")
+            draft.write_bytes(body)
+            draft.chmod(0o644)  # nginx's user reads them
+            draft.replace(path.with_name(path.name + suffix))  # never half a file on the wire
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m elako.assets DIR  (writes the static files for nginx)")
+    export(Path(__file__).resolve().parent.parent / "static", sys.argv[1])

@@ -5,7 +5,7 @@ import json
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 
@@ -14,6 +14,7 @@ class ReceivedEvent:
     id: str
     type: str
     data: str
+    received_at: float = field(default_factory=time.time, compare=False)  # wall clock, as Redis ids
 
     @property
     def json(self):
@@ -23,9 +24,13 @@ class ReceivedEvent:
 class SSEClient:
     """Connects at once; a background thread parses the stream into `events` and `comments`."""
 
-    def __init__(self, url, headers=None, timeout=10):
+    def __init__(self, url, headers=None, timeout=10, ssl_context=None):
         parts = urlsplit(url)
-        self.connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+        if parts.scheme == "https":  # through a TLS front (tests/test_nginx_front.py)
+            self.connection = http.client.HTTPSConnection(parts.hostname, parts.port,
+                                                          timeout=timeout, context=ssl_context)
+        else:
+            self.connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         self.connection.request("GET", path, headers={"Accept": "text/event-stream",
                                                       **(headers or {})})
