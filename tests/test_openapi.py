@@ -53,7 +53,7 @@ def test_each_operation_lists_the_errors_it_can_answer_in_the_error_shape(api):
                     schema = answer["content"]["application/json"]["schema"]
                     assert schema == {"$ref": "#/components/schemas/Error"}, (path, method)
     error = doc["components"]["schemas"]["ErrorDetail"]
-    assert error["required"] == ["code", "message"]
+    assert error["required"] == ["code", "message", "request_id"]
     assert {"field", "details"} <= set(error["properties"])
 
 
