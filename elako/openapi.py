@@ -45,9 +45,12 @@ CONFIGURED_LIMITS = {
 
 class RequestValidation(FlaskPlugin):
     """Requests are validated; responses are not, so a response that drifted from the document
-    never turns into a 500 for users (the fuzz test checks them against the document instead)."""
+    never turns into a 500 for users (the fuzz test checks them against the document instead).
+    A streamed response (the data export) passes untouched."""
 
     def validate_response(self, resp, resp_model, skip_validation, force_resp_serialize):
+        if self.is_app_response(resp) and resp.is_streamed:
+            return resp, None  # a download: spectree would read all of it into memory first
         return super().validate_response(resp, resp_model, True, force_resp_serialize)
 
 

@@ -20,6 +20,7 @@ def archive(response):
     assert response.mimetype == "application/zip"
     assert response.headers["Content-Disposition"].startswith('attachment; filename="elako-export-')
     assert response.headers["Cache-Control"] == "no-store"
+    assert response.is_streamed and "Content-Length" not in response.headers  # never whole in memory
     return zipfile.ZipFile(io.BytesIO(response.get_data()))
 
 

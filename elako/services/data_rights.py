@@ -128,32 +128,31 @@ class _Pipe(io.RawIOBase):
 def _archive_chunks(user):
     pipe = _Pipe()
     with zipfile.ZipFile(pipe, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        def member(name, text):
-            archive.writestr(name, text)
-
-        member("README.txt", README.format(exported_at=iso(utcnow())))
-        member("account.json", _json(_account(user)))
-        member("sessions.json", _json({"sessions": [_session(s) for s in sessions.open_sessions(user)]}))
+        archive.writestr("README.txt", README.format(exported_at=iso(utcnow())))
+        archive.writestr("account.json", _json(_account(user)))
+        archive.writestr("sessions.json", _json({"sessions": [
+            _session(s) for s in sessions.open_sessions(user)]}))
         if user.is_store:
-            member("webhooks.json", _json({"webhooks": [
+            archive.writestr("webhooks.json", _json({"webhooks": [
                 webhooks.endpoint_payload(e) for e in WebhookEndpoint.objects(store_id=user.id)]}))
         yield pipe.take()
-        conversations = list(Conversation.objects(reachable_by(user)).order_by("created_at"))
-        member("conversations.json", _json({"conversations": [
-            conversation_payload(c, user.id) for c in conversations]}))
-        yield pipe.take()
-        for conversation in conversations:
+        conversations = Conversation.objects(reachable_by(user)).order_by(
+            "-last_activity_at", "-id").exclude("recent_sends")
+        yield from _json_list(archive, pipe, "conversations.json", "conversations", (
+            conversation_payload(c, user.id) for c in conversations.clone().batch_size(500)))
+        # The ids first: a slow download must not keep a cursor idle until the server drops it.
+        for conversation_id in [c.id for c in conversations.clone().only("id")]:
             files = []
-            with archive.open(f"messages/{conversation.id}.json", "w") as out:
-                out.write(b'{"conversation_id": "%s", "messages": [' % str(conversation.id).encode())
-                query = Message.objects(conversation_id=conversation.id).order_by("seq")
-                for number, message in enumerate(query.batch_size(500)):
+
+            def messages():
+                query = Message.objects(conversation_id=conversation_id).order_by("seq")
+                for message in query.batch_size(500):
                     exported, found = _message(message, user.id)
-                    files += found
-                    out.write(b",\n" if number else b"\n")
-                    out.write(_json(exported).encode())
-                    yield pipe.take()
-                out.write(b"\n]}\n")
+                    files.extend(found)
+                    yield exported
+
+            yield from _json_list(archive, pipe, f"messages/{conversation_id}.json", "messages",
+                                  messages(), conversation_id=str(conversation_id))
             for name, content in files:  # one member open at a time: the files come after
                 with archive.open(name, "w") as out:
                     for chunk in content:
@@ -161,6 +160,19 @@ def _archive_chunks(user):
                         yield pipe.take()
         yield pipe.take()
     yield pipe.take()  # the central directory
+
+
+def _json_list(archive, pipe, name, key, items, **fields):
+    """Write the member `name`, `{**fields, key: [items]}`, an item at a time: none of it is
+    held in memory beyond the item at hand."""
+    with archive.open(name, "w") as out:
+        out.write(_json(fields)[:-1].rstrip().encode())  # the object, left open
+        out.write(b'%s "%s": [' % (b"," if fields else b"", key.encode()))
+        for number, item in enumerate(items):
+            out.write(b",\n" if number else b"\n")
+            out.write(_json(item).encode())
+            yield pipe.take()
+        out.write(b"\n]}\n")
 
 
 def _json(data):
