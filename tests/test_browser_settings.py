@@ -87,13 +87,14 @@ def test_sign_out_everywhere_else_and_hide_presence(server, browsers, js):
     expect(hide).to_be_checked()
 
 
-def test_download_my_data_and_delete_my_account_without_javascript(server, browsers):
+@pytest.mark.parametrize("js", [True, False], ids=["js", "no-js"])
+def test_download_my_data_and_delete_my_account(server, browsers, js):
     customer = server.register("customer", "Maria Santos")
     store = server.register("store", "Aling Nena's Sari-Sari")
     cid = customer.open_conversation(store)
     customer.send(cid, "Pakidala po sa 12 Mabini St")
     store.send(cid, "Sige po, mamayang hapon")
-    page = signed_in_page(browsers, server, customer.email, js=False)
+    page = signed_in_page(browsers, server, customer.email, js)
     page.goto("/settings")
 
     with page.expect_download() as download:
@@ -115,7 +116,7 @@ def test_download_my_data_and_delete_my_account_without_javascript(server, brows
     assert customer.call("GET", "/api/me").status_code == 401
 
     # The store still has the conversation, its own message, and a "Deleted user" on the other side.
-    shop = signed_in_page(browsers, server, store.email, js=False)
+    shop = signed_in_page(browsers, server, store.email, js)
     expect(shop.locator(f"#row-{cid}")).to_contain_text("Deleted user")
     shop.locator(f"#row-{cid} a").click()
     expect(shop.get_by_role("heading", level=1)).to_have_text("Deleted user")

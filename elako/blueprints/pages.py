@@ -257,14 +257,15 @@ def export_data():
 @login_required
 def delete_account():
     """Deleting the account: a page that says what happens, and asks for the password."""
+    # Rendered as a page without the signed-in chrome (viewer=None): no event stream of its own.
     if request.method == "GET":
-        return render_template("delete_account.html", **_chrome())
+        return render_template("delete_account.html", viewer=None)
     try:
         data_rights.delete_account(g.user, request.form, session=g.auth_session)
     except ServiceError as exc:
         if exc.status == 429:
             raise
-        return render_template("delete_account.html", error=exc, **_chrome()), exc.status
+        return render_template("delete_account.html", viewer=None, error=exc), exc.status
     session.clear()
     return back_to(url_for("pages.account_deleted"))
 
