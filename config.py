@@ -169,6 +169,8 @@ class Config:
     RATE_LIMIT_STREAM_OPEN = os.environ.get("RATE_LIMIT_STREAM_OPEN", "120 per minute")
     # Opening conversations, per user: nobody walks ids looking for people.
     RATE_LIMIT_OPEN_CONVERSATION = os.environ.get("RATE_LIMIT_OPEN_CONVERSATION", "30 per hour")
+    # Downloads of one's own data, per user: each reads their whole history.
+    RATE_LIMIT_EXPORT = os.environ.get("RATE_LIMIT_EXPORT", "5 per hour")
 
     # Background jobs (elako/jobs): a job whose worker has held it this long without finishing
     # is taken to be orphaned (the worker was killed) and run again; keep it above the longest

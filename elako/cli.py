@@ -1,4 +1,5 @@
-"""`flask --app app seed-demo`, `check-indexes` and `rotate-message-keys`."""
+"""`flask --app app seed-demo`, `check-indexes`, `rotate-message-keys`, and the data-rights
+commands `export-user` and `delete-user`."""
 
 import click
 from mongoengine.errors import NotUniqueError
@@ -67,6 +68,34 @@ def init_app(app):
                                        f"a whole collection: {', '.join(scans)}")
         click.echo(f"all {len(results)} hot-path queries use an index")
 
+    @app.cli.command("export-user")
+    @click.argument("email")
+    @click.option("--out", type=click.Path(dir_okay=False, writable=True),
+                  help="Where to write the zip (default: elako-export-<user id>.zip here).")
+    def export_user(email, out):
+        """Write the data of the account with EMAIL to a zip, as the user would download it."""
+        from .services import data_rights
+
+        user = _user_by_email(email)
+        out = out or f"elako-export-{user.id}.zip"
+        with open(out, "wb") as target:
+            data_rights.write_archive(user, target)
+        click.echo(f"wrote the data of {user.email} ({user.role} {user.id}) to {out}")
+
+    @app.cli.command("delete-user")
+    @click.argument("email")
+    @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+    def delete_user(email, yes):
+        """Delete the account with EMAIL for good, as if its owner had (no password needed)."""
+        from .services import data_rights
+
+        user = _user_by_email(email)
+        if not yes:
+            click.confirm(f"Delete {user.role} {user.name!r} <{user.email}> and erase the text of "
+                          "every message they sent? This cannot be undone", abort=True)
+        data_rights.erase_account(user)
+        click.echo(f"deleted {user.email} ({user.role} {user.id})")
+
     @app.cli.command("rotate-message-keys")
     def rotate_message_keys():
         """Rewrite stored message text as MESSAGE_ENCRYPTION_KEYS now says: encrypted with its
@@ -106,3 +135,10 @@ def init_app(app):
             raise click.ClickException(
                 f"{counts['unreadable']} could not be read with any configured key and were left "
                 "as they were: add the key they were written with and run this again")
+
+
+def _user_by_email(email):
+    user = User.objects(email=email.strip().lower()).first()
+    if user is None:
+        raise click.ClickException(f"no account has the email {email}")
+    return user

@@ -24,7 +24,7 @@ ERRORS = {
     400: "Malformed JSON (`malformed_json`).",
     401: "A missing, bad, expired or revoked access token (`missing_token`, `invalid_token`, "
          "`token_expired`, `token_revoked`); or wrong credentials (`invalid_credentials`).",
-    403: "Not allowed: `forbidden`, `blocked`, `delete_window_passed`.",
+    403: "Not allowed: `forbidden`, `blocked`, `delete_window_passed`, `wrong_password`.",
     404: "No such thing, or not yours (the same answer: nothing leaks).",
     409: "Conflicts with what exists (`email_taken`, a `client_id` used elsewhere).",
     413: "Too large: the request body (MAX_CONTENT_LENGTH) or the message (`message_too_long`).",
@@ -34,6 +34,8 @@ ERRORS = {
     503: "A backend (MongoDB or Redis) is unavailable for a moment; see `Retry-After`.",
 }
 SCHEME = "bearer"
+# Answers that are files, not JSON: (path, method) -> media type.
+FILE_ANSWERS = {("/api/me/export", "get"): "application/zip"}
 # Limits that are settings: the document states this app's values.
 CONFIGURED_LIMITS = {
     ("Registration", "password", "minLength"): "PASSWORD_MIN_LENGTH",
@@ -43,9 +45,12 @@ CONFIGURED_LIMITS = {
 
 class RequestValidation(FlaskPlugin):
     """Requests are validated; responses are not, so a response that drifted from the document
-    never turns into a 500 for users (the fuzz test checks them against the document instead)."""
+    never turns into a 500 for users (the fuzz test checks them against the document instead).
+    A streamed response (the data export) passes untouched."""
 
     def validate_response(self, resp, resp_model, skip_validation, force_resp_serialize):
+        if self.is_app_response(resp) and resp.is_streamed:
+            return resp, None  # a download: spectree would read all of it into memory first
         return super().validate_response(resp, resp_model, True, force_resp_serialize)
 
 
@@ -125,6 +130,9 @@ def document():
         for operations in doc["paths"].values():
             for operation in operations.values():
                 _body_optional_without_required_fields(operation, schemas)
+        for (path, method), media_type in FILE_ANSWERS.items():
+            doc["paths"][path][method]["responses"]["200"]["content"] = {
+                media_type: {"schema": {"type": "string", "contentMediaType": media_type}}}
         doc["paths"].update(_event_paths(schemas))
         current_app.extensions["openapi"] = doc
     return current_app.extensions["openapi"]

@@ -1,7 +1,9 @@
 """Settings in a real browser, with JavaScript on and off: the list of signed-in devices, signing
-one out or all the others, changing the password, hiding presence."""
+one out or all the others, changing the password, hiding presence, downloading one's data and
+deleting the account."""
 
 import re
+import zipfile
 
 import pytest
 from playwright.sync_api import expect
@@ -83,3 +85,43 @@ def test_sign_out_everywhere_else_and_hide_presence(server, browsers, js):
     laptop.get_by_role("button", name="Save", exact=True).click()
     expect(laptop.get_by_role("main").get_by_role("status")).to_have_text("Saved.")
     expect(hide).to_be_checked()
+
+
+@pytest.mark.parametrize("js", [True, False], ids=["js", "no-js"])
+def test_download_my_data_and_delete_my_account(server, browsers, js):
+    customer = server.register("customer", "Maria Santos")
+    store = server.register("store", "Aling Nena's Sari-Sari")
+    cid = customer.open_conversation(store)
+    customer.send(cid, "Pakidala po sa 12 Mabini St")
+    store.send(cid, "Sige po, mamayang hapon")
+    page = signed_in_page(browsers, server, customer.email, js)
+    page.goto("/settings")
+
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download my data").click()
+    with zipfile.ZipFile(download.value.path()) as archive:
+        assert "Pakidala po sa 12 Mabini St" in archive.read(f"messages/{cid}.json").decode()
+
+    page.get_by_role("link", name="Delete my account…").click()
+    form = page.locator("#delete-account")
+    form.get_by_label("Your password").fill("not my password")
+    form.get_by_role("button", name="Delete my account for good").click()
+    expect(form.get_by_role("alert")).to_contain_text("That is not your password")
+    form.get_by_label("Your password").fill(PASSWORD)
+    form.get_by_role("button", name="Delete my account for good").click()
+    expect(page).to_have_url(re.compile(r"/account-deleted$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your account was deleted")
+    page.goto("/inbox")
+    expect(page).to_have_url(re.compile(r"/signin"))
+    assert customer.call("GET", "/api/me").status_code == 401
+
+    # The store still has the conversation, its own message, and a "Deleted user" on the other side.
+    shop = signed_in_page(browsers, server, store.email, js)
+    expect(shop.locator(f"#row-{cid}")).to_contain_text("Deleted user")
+    shop.locator(f"#row-{cid} a").click()
+    expect(shop.get_by_role("heading", level=1)).to_have_text("Deleted user")
+    messages = shop.locator(f"#messages-{cid} .msg")
+    expect(messages).to_have_count(2)
+    expect(messages.nth(0)).to_contain_text("Message deleted")
+    expect(messages.nth(1)).to_contain_text("Sige po, mamayang hapon")
+    expect(shop.get_by_text("You can’t send messages in this conversation.")).to_be_visible()

@@ -85,6 +85,8 @@ def cases(world):
                               lambda: AuthSession.objects(id=token_session).count()),
         "pages.end_other_sessions": (customer.page, "/settings/sessions/end-others", {},
                                      lambda: AuthSession.objects(user_id=customer.id).count()),
+        "pages.delete_account": (customer.page, "/settings/delete", {"password": PASSWORD},
+                                 lambda: User.objects(id=customer.id).count()),
     }
 
 
@@ -92,7 +94,7 @@ ENDPOINTS = ["auth.sign_in", "auth.sign_up", "auth.sign_out", "pages.start_chat"
              "pages.mark_read", "pages.typing_signal", "pages.conversation_action",
              "pages.delete_message", "pages.settings", "alerts.activity_signal",
              "alerts.email_alerts", "pages.change_password", "pages.end_session",
-             "pages.end_other_sessions"]
+             "pages.end_other_sessions", "pages.delete_account"]
 # RFC 8058's one-click unsubscribe is POSTed by mail providers, with no token: the signed link in
 # its URL is the credential (tests/test_email_alerts.py).
 NO_TOKEN_BY_DESIGN = {"alerts.unsubscribe"}

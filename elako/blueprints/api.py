@@ -12,7 +12,7 @@ from ..openapi import contract
 from ..schemas import requests as schemas
 from ..schemas import responses as answers
 from ..services import (
-    accounts, conversations, messages, privacy, sessions, sign_in_throttle, typing,
+    accounts, conversations, data_rights, messages, privacy, sessions, sign_in_throttle, typing,
 )
 from ..services.payloads import conversation_payload, iso, message_payload, user_payload
 
@@ -119,6 +119,24 @@ def update_me():
     """Change your settings: name, description, timezone, hiding your presence, email alerts"""
     accounts.update_profile(g.user, request.context.json)
     return jsonify(_me())
+
+
+@bp.delete("/me")
+@contract({204: None}, 403, 429, json=schemas.AccountDeletion, tag="accounts")
+def delete_me():
+    """Delete your account for good, with your password (a wrong one: 403 `wrong_password`, and
+    nothing is deleted)"""
+    # spectree validates no body of a DELETE: the service parses it (with the same schema).
+    data_rights.delete_account(g.user, request.get_json(), session=g.auth_session)
+    return "", 204
+
+
+@bp.get("/me/export")
+@contract({200: None}, 429, tag="accounts")
+def export_me():
+    """Your data as a zip of JSON files: your account, sessions, conversations and messages
+    (RATE_LIMIT_EXPORT)"""
+    return data_rights.archive_response(g.user)
 
 
 @bp.post("/me/password")

@@ -7,14 +7,17 @@ answers htmx with fragments and everyone else with a 303 back to the page.
 import uuid
 
 from flask import (
-    Blueprint, current_app, g, make_response, redirect, render_template, request, url_for,
+    Blueprint, current_app, g, make_response, redirect, render_template, request, session,
+    url_for,
 )
 
 from .. import security
 from ..errors import NotFound, RateLimited, ServiceError
 from ..identity import load_from_cookie, login_required
 from ..realtime import get_bus
-from ..services import accounts, conversations, inputs, messages, privacy, sessions, typing
+from ..services import (
+    accounts, conversations, data_rights, inputs, messages, privacy, sessions, typing,
+)
 from ..services.accounts import TIMEZONES
 from ..services.payloads import conversation_payload, message_payload
 
@@ -239,3 +242,34 @@ def end_session(session_id):
 def end_other_sessions():
     sessions.end_others(g.user, g.auth_session.id)
     return back_to(url_for("pages.settings") + "#sessions")
+
+
+# -- data rights: a copy of one's data, deleting the account ---------------------------------------
+
+@bp.get("/settings/export")
+@login_required
+def export_data():
+    """The download behind Settings' "Download my data" (a plain link: no JavaScript needed)."""
+    return data_rights.archive_response(g.user)
+
+
+@bp.route("/settings/delete", methods=["GET", "POST"])
+@login_required
+def delete_account():
+    """Deleting the account: a page that says what happens, and asks for the password."""
+    # Rendered as a page without the signed-in chrome (viewer=None): no event stream of its own.
+    if request.method == "GET":
+        return render_template("delete_account.html", viewer=None)
+    try:
+        data_rights.delete_account(g.user, request.form, session=g.auth_session)
+    except ServiceError as exc:
+        if exc.status == 429:
+            raise
+        return render_template("delete_account.html", viewer=None, error=exc), exc.status
+    session.clear()
+    return back_to(url_for("pages.account_deleted"))
+
+
+@bp.get("/account-deleted")
+def account_deleted():
+    return render_template("account_deleted.html")

@@ -212,6 +212,10 @@ class EventBus:
                 pipe.decrby(self._bytes_key(user_id), size)
                 pipe.execute()
 
+    def forget(self, user_id):
+        """Delete the user's stored events (their account is being deleted)."""
+        self.redis.delete(self.stream_key(user_id), self._bytes_key(user_id))
+
     def _entries(self, user_id, start, page_size):
         key = self.stream_key(user_id)
         while True:

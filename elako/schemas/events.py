@@ -71,7 +71,8 @@ EVENT_TYPES = {
                              "sender.", True),
     "read": (Read, "Messages were read; to the sender and the reader's other connections.", True),
     "conversation": (ConversationChanged, "Archived or unarchived (to the archiver), blocked or "
-                                          "unblocked (to both).", True),
+                                          "unblocked (to both), or the other party deleted "
+                                          "their account (to the one left).", True),
     "notice": (dict[str, Any], "What a shop's own system published with `sse.publish` "
                                "(`notice` unless it named another type).", True),
     "typing": (Typing, "The other participant started or stopped typing; ephemeral.", False),

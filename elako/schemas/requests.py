@@ -124,6 +124,14 @@ class PasswordChange(BaseModel):
         title="New password", description="At least PASSWORD_MIN_LENGTH characters (8 by default).")
 
 
+class AccountDeletion(BaseModel):
+    """Your password, to delete your account for good."""
+
+    blank_messages: ClassVar = {"password": "Enter your password."}
+
+    password: Password = Field(title="Password")
+
+
 class RefreshRequest(BaseModel):
     """A refresh token to exchange for new tokens; it is spent."""
 

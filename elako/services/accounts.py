@@ -148,12 +148,21 @@ def change_password(user, data, *, session):
     token: whoever else was signed in, perhaps with the old password, is out. Wrong current
     passwords are slowed like sign-in guesses, counted for `session` alone."""
     form = parse(PasswordChange, data)
+    if not confirm_password(user, form.current_password, session=session):
+        raise InvalidInput("Your current password is not right.", field="current_password")
+    return set_password(user, form.new_password, keep_session_id=session.id)
+
+
+def confirm_password(user, password, *, session):
+    """Whether `password` is `user`'s, asked from signed-in `session` before something grave
+    (a new password, deleting the account). Wrong ones are slowed like sign-in guesses, counted
+    for `session` alone (RateLimited while it must wait)."""
     source = f"session {session.id}"
     sign_in_throttle.begin_attempt(user.email, client_ip=None, device_id=source)
-    if not verify_password(user.password_hash, form.current_password):
-        raise InvalidInput("Your current password is not right.", field="current_password")
+    if not verify_password(user.password_hash, password):
+        return False
     sign_in_throttle.succeeded(user.email, client_ip=None, device_id=source)
-    return set_password(user, form.new_password, keep_session_id=session.id)
+    return True
 
 
 def set_password(user, password, *, keep_session_id=None):

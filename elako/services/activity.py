@@ -32,6 +32,10 @@ def last_active(user_id):
     return float(get_redis().get(_key(user_id)) or 0)
 
 
+def forget(user_id):
+    get_redis().delete(_key(user_id))
+
+
 def init_app(app):
     @app.after_request
     def record_signed_in_request(response):

@@ -323,7 +323,7 @@ def delete_message(user, message_id):
     # in conversation snapshots): erase those too. The event below carries the conversation's
     # current state and unread total, which supersedes anything erased.
     realtime.scrub(conversation.participants,
-                   lambda _type, data: _carries_text_of(data, str(message.id)))
+                   lambda _type, data: carries_text(data, "id", str(message.id)))
     payload = message_payload(message)
     realtime.notify("message_deleted", {
         user_id: {"message": payload,
@@ -334,9 +334,10 @@ def delete_message(user, message_id):
     return message
 
 
-def _carries_text_of(data, message_id):
-    """Whether an event's data holds the text (or preview) of message `message_id`."""
+def carries_text(data, field, value):
+    """Whether an event's (or a webhook delivery's) data holds the text, or the inbox preview, of
+    a message whose `field` ("id", "sender_id") is `value`."""
     message = data.get("message") or {}
     last = (data.get("conversation") or {}).get("last_message") or {}
-    return bool((message.get("id") == message_id and message.get("body"))
-                or (last.get("id") == message_id and last.get("preview")))
+    return bool((message.get(field) == value and message.get("body"))
+                or (last.get(field) == value and last.get("preview")))

@@ -101,6 +101,14 @@ def open_connection(user, limit):
     return connection_id
 
 
+def forget(user_id):
+    """Remove every trace of `user_id`'s presence (their account is being deleted): their streams
+    are ended first, and with no `presence` state left the sweep records no last seen."""
+    redis = get_redis()
+    redis.delete(*(_key(user_id, name) for name in ("conns", "presence", "linger", "last_seen")))
+    redis.zrem(_online_key(), str(user_id))
+
+
 def heartbeat(user, connection_id):
     """Keep a stream counted as live. Heartbeats are sent in one batch per HEARTBEAT_FLUSH_SECONDS
     for the whole worker (`flush_heartbeats`), not a round trip each."""

@@ -27,6 +27,7 @@ MESSAGES = {
     "changes": "Too many changes to your conversations. Wait a moment and try again.",
     "stream_open": "This account reconnects too often. Wait a moment and try again.",
     "open_conversation": "You are opening conversations too quickly. Wait a while and try again.",
+    "export": "You have downloaded your data several times already. Try again later.",
 }
 
 

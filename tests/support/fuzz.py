@@ -4,7 +4,8 @@ Every operation of GET /api/openapi.json gets generated requests, valid and inva
 a customer who has a conversation with a store; each response must be no 5xx and conform to the
 document (status code, content type, headers, body); see CHECKS. The event stream, which never ends, is left
 to the stream tests; the long poll is fuzzed with a zero timeout once the server has it. Signing
-out revokes the token, so it runs last, on its own.
+out revokes the token, and deleting the account would end everything, so they run last, on their
+own.
 
 tests/test_fuzz.py runs a small fixed budget in `make test`; `make fuzz` runs this module for a
 longer campaign: `python -m tests.support.fuzz [--max-examples N] [--seed N]`.
@@ -26,7 +27,7 @@ CHECKS = ["not_a_server_error", "status_code_conformance", "content_type_conform
           "response_headers_conformance", "response_schema_conformance", "ignored_auth",
           "missing_required_header", "unsupported_method", "use_after_free",
           "ensure_resource_availability"]
-SIGN_OUT = "revoke_token"
+LAST = ["revoke_token", "delete_me"]
 
 
 def campaign(server, workdir, *, max_examples, seed, timeout):
@@ -56,7 +57,10 @@ def campaign(server, workdir, *, max_examples, seed, timeout):
         return subprocess.run(command, capture_output=True, text=True, timeout=timeout,
                               cwd=workdir)
 
-    return [run("--exclude-operation-id", SIGN_OUT), run("--include-operation-id", SIGN_OUT)]
+    def pick(flag):
+        return [option for operation in LAST for option in (flag, operation)]
+
+    return [run(*pick("--exclude-operation-id")), run(*pick("--include-operation-id"))]
 
 
 def report(runs):
