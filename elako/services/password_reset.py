@@ -52,11 +52,16 @@ def send_link(address):
     user = User.objects(email=address).first()
     if user is None:
         return
-    token = verification.signer(SALT).dumps([str(user.id), _fingerprint(user.password_hash)])
+    token = make_token(user)
     minutes = current_app.config["PASSWORD_RESET_MAX_AGE_SECONDS"] // 60
     mail.send_later(user.email, "password_reset", subject="Reset your ELako password", user=user,
                     reset_url=mail.absolute_url("auth.reset_password", token=token),
                     minutes=minutes, forgot_url=mail.absolute_url("auth.forgot_password"))
+
+
+def make_token(user):
+    """The token of a reset link for `user`, valid until its password changes or it expires."""
+    return verification.signer(SALT).dumps([str(user.id), _fingerprint(user.password_hash)])
 
 
 def user_for(token):

@@ -63,10 +63,15 @@ def send_verification_email(user_id):
     user = User.objects(id=user_id).first()
     if user is None or user.email_verified_at is not None:
         return
-    token = signer(SALT).dumps([str(user.id), user.email])
     mail.send_later(user.email, "verify_email", subject="Confirm your email address for ELako",
-                    user=user, verify_url=mail.absolute_url("auth.verify_email", token=token),
+                    user=user, verify_url=mail.absolute_url("auth.verify_email",
+                                                            token=make_token(user)),
                     days=current_app.config["EMAIL_VERIFY_MAX_AGE_SECONDS"] // 86400 or 1)
+
+
+def make_token(user):
+    """The token of a verification link for `user`'s current address."""
+    return signer(SALT).dumps([str(user.id), user.email])
 
 
 def send_sign_up_notice(address):
