@@ -74,11 +74,12 @@ def may_email(user):
     return user.email_verified_at is not None
 
 
-def send_to_user(user, template, **options):
-    """`send_later` to `user`'s address if `may_email` allows it; returns whether it was queued."""
-    if not may_email(user):
+def send_to_user(recipient, template, /, **options):
+    """`send_later` to `recipient`'s address (a User) if `may_email` allows it; returns whether it
+    was queued."""
+    if not may_email(recipient):
         return False
-    return send_later(user.email, template, **options)
+    return send_later(recipient.email, template, **options)
 
 
 def deliver(raw):
