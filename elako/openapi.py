@@ -21,8 +21,7 @@ from .schemas.events import EVENT_TYPES
 from .schemas.responses import Error
 
 ERRORS = {
-    400: "Malformed JSON (`malformed_json`); or a password reset or verification token that is "
-         "forged, expired or already used (`invalid_reset_token`, `invalid_verification_token`).",
+    400: "Malformed JSON (`malformed_json`), or a spent link token.",
     401: "A missing, bad, expired or revoked access token (`missing_token`, `invalid_token`, "
          "`token_expired`, `token_revoked`); or wrong credentials (`invalid_credentials`).",
     403: "Not allowed: `forbidden`, `blocked`, `delete_window_passed`.",
@@ -61,7 +60,7 @@ spec = SpecTree(
         description="From `POST /api/auth/token`."))],
     security={SCHEME: []},
     description="JSON over HTTP for integrations, and one event stream. Every route but "
-                "registration, token, password reset, email verification and this reference needs "
+                "registration, token, password reset and this reference needs "
                 "`Authorization: Bearer <token>`. "
                 "Every error is "
                 "`{\"error\": {\"code\", \"message\", \"field\"?, \"details\"?}}`.")

@@ -212,8 +212,7 @@ ROUTES = {
                                         htmx=False),
     ("auth.verify_email", "POST"): Route("link", "/verify-email/{verify}", "page", ok=(200,),
                                          htmx=False),
-    ("api.verify_email", "POST"): Route("link", "/api/auth/verify-email", "api", ok=(200,),
-                                        json={"token": "{verify}"}),
+
     ("auth.sign_out", "POST"): Route("public", "/signout", "page", ok=(303,), htmx=False,
                                      ends_session=True),
     ("assets.static", "GET"): Route("public", "/static/elako.js", "page", ok=(200,), htmx=False),

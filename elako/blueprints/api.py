@@ -20,8 +20,7 @@ from ..services.payloads import conversation_payload, iso, message_payload, user
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 PUBLIC_ENDPOINTS = {"api.register", "api.token", "api.refresh_token", "api.openapi_document",
-                    "api.reference", "api.request_password_reset", "api.confirm_password_reset",
-                    "api.verify_email"}
+                    "api.reference", "api.request_password_reset", "api.confirm_password_reset"}
 
 
 @bp.before_request
@@ -82,17 +81,10 @@ def request_password_reset():
 @contract({200: answers.Notice}, 400, json=schemas.PasswordReset, public=True, tag="accounts")
 def confirm_password_reset():
     """Set a new password with the token of a reset email: every session and token of the account
-    ends (sign in again with the new password)"""
+    ends (sign in again with the new password). A forged, expired or used token:
+    400 `invalid_reset_token`"""
     password_reset.reset_password(request.context.json)
     return jsonify(message="Your password was changed. Sign in with it.")
-
-
-@bp.post("/auth/verify-email")
-@contract({200: answers.Notice}, 400, json=schemas.EmailVerification, public=True, tag="accounts")
-def verify_email():
-    """Confirm an address with the token of a verification email"""
-    verification.verify(request.context.json.token)
-    return jsonify(message="Your email address is verified.")
 
 
 def _credentials(answer):

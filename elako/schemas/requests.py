@@ -144,13 +144,6 @@ class PasswordReset(BaseModel):
         title="New password", description="At least PASSWORD_MIN_LENGTH characters (8 by default).")
 
 
-class EmailVerification(BaseModel):
-    """The token from a verification email."""
-
-    token: str = Field(title="token", description="From the link in the verification email "
-                                                  "(the part after `/verify-email/`).")
-
-
 class RefreshRequest(BaseModel):
     """A refresh token to exchange for new tokens; it is spent."""
 
