@@ -110,8 +110,6 @@ def reset_password(token):
         else:
             password_reset.user_for(token)
     except ServiceError as exc:
-        if exc.status == 429:
-            raise
         error, status = exc, exc.status
     if user is not None:
         return _signed_in(user, url_for("pages.inbox"))
