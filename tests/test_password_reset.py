@@ -106,6 +106,11 @@ def test_the_pages_reset_it_without_javascript_and_sign_in(app, api, people, inb
     assert browser.get("/inbox").status_code == 200  # signed in with the new password
     assert old_browser.get("/inbox").status_code == 302  # the other browser is out
 
+    late = PageClient(app)
+    late.get(path)
+    short_and_used = late.post(path, {"password": "short"})  # the dead link is what it is told
+    assert short_and_used.status_code == 400
+    assert "expired or was already used" in short_and_used.get_data(as_text=True)
     used = PageClient(app).get(path)
     assert used.status_code == 400
     assert "expired or was already used" in used.get_data(as_text=True)

@@ -80,8 +80,9 @@ def user_for(token):
 def reset_password(data):
     """Set the new password of `data` (token, password); returns the user, now signed out
     everywhere, whose address is now verified."""
+    token = data.token if isinstance(data, PasswordReset) else data.get("token")
+    user = user_for(token)  # first: a dead link is the news, not a too-short password
     form = parse(PasswordReset, data)
-    user = user_for(form.token)
     if accounts.set_password(user, form.password, replacing=user.password_hash) is None:
         raise _invalid()  # another use of the same link got there first
     verification.mark_verified(user)
