@@ -136,6 +136,10 @@ class Config:
     REFRESH_TOKEN_DAYS = _int("REFRESH_TOKEN_DAYS", 60)
     WEB_SESSION_DAYS = _int("WEB_SESSION_DAYS", 30)
     PASSWORD_MIN_LENGTH = _int("PASSWORD_MIN_LENGTH", 8)
+    # A password reset link works this long, and once (services/password_reset.py).
+    PASSWORD_RESET_MAX_AGE_SECONDS = _int("PASSWORD_RESET_MAX_AGE_SECONDS", 30 * 60)
+    # An email verification link works this long (services/verification.py).
+    EMAIL_VERIFY_MAX_AGE_SECONDS = _int("EMAIL_VERIFY_MAX_AGE_SECONDS", 7 * 24 * 3600)
     SESSION_COOKIE_NAME = "elako_session"
     # The cookie only names the AuthSession, whose own expiry counts; re-issuing it on every
     # response would add a Set-Cookie (and Vary: Cookie, which defeats caching) to static files.
@@ -163,6 +167,11 @@ class Config:
     SIGN_IN_FREE_FAILURES = _int("SIGN_IN_FREE_FAILURES", 5)
     SIGN_IN_MAX_DELAY_SECONDS = _int("SIGN_IN_MAX_DELAY_SECONDS", 900)
     RATE_LIMIT_SIGN_UP = os.environ.get("RATE_LIMIT_SIGN_UP", "10 per hour")
+    # Password reset requests per network (429 beyond).
+    RATE_LIMIT_PASSWORD_RESET = os.environ.get("RATE_LIMIT_PASSWORD_RESET", "10 per hour")
+    # Account emails (verification, reset, "someone tried to sign up") one address may get,
+    # whoever asks, from however many networks: beyond it nothing more is sent, silently.
+    RATE_LIMIT_ACCOUNT_EMAIL = os.environ.get("RATE_LIMIT_ACCOUNT_EMAIL", "5 per hour")
     # Archiving and blocking, per user: each change is an event in someone's stream.
     RATE_LIMIT_CHANGES = os.environ.get("RATE_LIMIT_CHANGES", "30 per minute")
     # Event streams (and long polls) one account may open: a reconnect loop must not tax others.

@@ -43,6 +43,9 @@ class User(Document):
     created_at = DateTimeField(required=True, default=utcnow)
     # Email about unread messages while away (services.alerts); the settings page turns it off.
     email_alerts = BooleanField(default=True)
+    # When its owner proved the address theirs (services/verification.py); until then it gets no
+    # email but the verification and password reset emails themselves.
+    email_verified_at = DateTimeField()
 
     meta = {
         "collection": "users",

@@ -21,12 +21,12 @@ from .schemas.events import EVENT_TYPES
 from .schemas.responses import Error
 
 ERRORS = {
-    400: "Malformed JSON (`malformed_json`).",
+    400: "Malformed JSON (`malformed_json`), or a spent link token.",
     401: "A missing, bad, expired or revoked access token (`missing_token`, `invalid_token`, "
          "`token_expired`, `token_revoked`); or wrong credentials (`invalid_credentials`).",
     403: "Not allowed: `forbidden`, `blocked`, `delete_window_passed`, `wrong_password`.",
     404: "No such thing, or not yours (the same answer: nothing leaks).",
-    409: "Conflicts with what exists (`email_taken`, a `client_id` used elsewhere).",
+    409: "Conflicts with what exists (a `client_id` used elsewhere).",
     413: "Too large: the request body (MAX_CONTENT_LENGTH) or the message (`message_too_long`).",
     415: "Not JSON: send `Content-Type: application/json`.",
     422: "Invalid input (`invalid_input`): `details` has one entry per invalid field.",
@@ -39,6 +39,7 @@ FILE_ANSWERS = {("/api/me/export", "get"): "application/zip"}
 # Limits that are settings: the document states this app's values.
 CONFIGURED_LIMITS = {
     ("Registration", "password", "minLength"): "PASSWORD_MIN_LENGTH",
+    ("PasswordReset", "password", "minLength"): "PASSWORD_MIN_LENGTH",
     ("NewMessage", "body", "maxLength"): "MESSAGE_MAX_LENGTH",
 }
 
@@ -64,7 +65,8 @@ spec = SpecTree(
         description="From `POST /api/auth/token`."))],
     security={SCHEME: []},
     description="JSON over HTTP for integrations, and one event stream. Every route but "
-                "registration, token and this reference needs `Authorization: Bearer <token>`. "
+                "registration, token, password reset and this reference needs "
+                "`Authorization: Bearer <token>`. "
                 "Every error is "
                 "`{\"error\": {\"code\", \"message\", \"request_id\", \"field\"?, \"details\"?}}`.")
 

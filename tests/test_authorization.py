@@ -13,6 +13,7 @@ kinds) are open; they receive nothing of it, and each participant receives only 
 """
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import pytest
 import requests
@@ -131,7 +132,27 @@ def world(server, server_db):
                               cookie=cookie, csrf=csrf)
     unsubscribe = URLSafeSerializer(SECRET, salt="email-alerts-off").dumps(customer.id)
     return {"server": server, "actors": actors, "cid": cid, "first_message": first["id"],
-            "unsubscribe": unsubscribe}
+            "unsubscribe": unsubscribe,
+            # The matrix changes the participants' passwords, which voids reset links: this one
+            # is for an account of its own.
+            **email_links(server_db(server), server.register("customer", "Forgetful"))}
+
+
+def email_links(db, user):
+    """Tokens of `user`'s password reset and verification links, made by the app's own code
+    with the server's key."""
+    from flask import Flask
+
+    from elako.services import password_reset, verification
+
+    stored = db.users.find_one({"_id": ObjectId(user.id)})
+    account = SimpleNamespace(id=user.id, email=stored["email"],
+                              password_hash=stored["password_hash"])
+    signer = Flask(__name__)
+    signer.config.update(SECRET_KEY=SECRET, SECRET_KEY_FALLBACKS=[])
+    with signer.app_context():
+        return {"reset": password_reset.make_token(account),
+                "verify": verification.make_token(account)}
 
 
 # -- the routes ------------------------------------------------------------------------------------
@@ -144,7 +165,8 @@ class Route:
     # own_session | webhook (the other participant's, a store) | link (a signed link is the
     # credential: anyone holding it)
     access: str
-    path: str  # with {cid}, {mid}, {uid}, {store}, {customer}, {first}, {hook}, {unsubscribe}
+    path: str  # with {cid}, {mid}, {uid}, {store}, {customer}, {first}, {hook}, {unsubscribe},
+    # {reset}, {verify}
     surface: str  # page | api | stream
     json: object = None  # a dict, or a function of the actor
     form: dict = None
@@ -171,6 +193,29 @@ ROUTES = {
                                           "password": PASSWORD}, ends_session=True),
     ("auth.session_ended", "GET"): Route("public", "/session-ended", "page", ok=(303,),
                                          htmx=False),
+    ("auth.sign_up_sent", "GET"): Route("public", "/signup/sent", "page", ok=(200,), htmx=False),
+    ("auth.forgot_password", "GET"): Route("public", "/password-reset", "page", ok=(200,),
+                                           htmx=False),
+    ("auth.forgot_password", "POST"): Route("public", "/password-reset", "page", ok=(303,),
+                                            htmx=False, form={"email": "{email}"}),
+    ("auth.reset_sent", "GET"): Route("public", "/password-reset/sent", "page", ok=(200,),
+                                      htmx=False),
+    ("api.request_password_reset", "POST"): Route("public", "/api/auth/password-reset", "api",
+                                                  ok=(202,), json={"email": "{email}"}),
+    # a reset link takes whoever holds it to the new password's rules (a short one: refused, so
+    # the link stays usable for the next caller)
+    ("auth.reset_password", "GET"): Route("link", "/password-reset/{reset}", "page", ok=(200,),
+                                          htmx=False),
+    ("auth.reset_password", "POST"): Route("link", "/password-reset/{reset}", "page", ok=(422,),
+                                           htmx=False, form={"password": "short"}),
+    ("api.confirm_password_reset", "POST"): Route(
+        "link", "/api/auth/password-reset/confirm", "api", ok=(422,),
+        json={"token": "{reset}", "password": "short"}),
+    ("auth.verify_email", "GET"): Route("link", "/verify-email/{verify}", "page", ok=(200,),
+                                        htmx=False),
+    ("auth.verify_email", "POST"): Route("link", "/verify-email/{verify}", "page", ok=(200,),
+                                         htmx=False),
+
     ("auth.sign_out", "POST"): Route("public", "/signout", "page", ok=(303,), htmx=False,
                                      ends_session=True),
     ("assets.static", "GET"): Route("public", "/static/elako.js", "page", ok=(200,), htmx=False),
@@ -203,6 +248,10 @@ ROUTES = {
         "signed_in", "/api/me/password", "api", ok=(204,),
         json={"current_password": PASSWORD, "new_password": PASSWORD}, ends_other_sessions=True),
     ("api.list_sessions", "GET"): Route("signed_in", "/api/me/sessions", "api", ok=(200,)),
+    ("auth.resend_verification", "POST"): Route("signed_in", "/settings/verify-email", "page",
+                                                ok=(303,), htmx=False),
+    ("api.resend_verification", "POST"): Route("signed_in", "/api/me/email-verification", "api",
+                                               ok=(202,)),
     ("api.end_other_sessions", "POST"): Route("signed_in", "/api/me/sessions/end-others", "api",
                                               ok=(200,), ends_other_sessions=True),
     # Data rights. The matrix's actors must outlive it, so deleting is tried with a wrong
@@ -290,6 +339,9 @@ ROUTES = {
                                          ok=(204,)),
 }
 
+# Posted by mail providers with no token: the signed link is the credential (test_csrf.py).
+NO_CSRF_TOKEN = {("alerts.unsubscribe", "POST")}
+
 # Extra forms of a route: htmx's "older messages" fragment of a thread.
 EXTRA_PATHS = {("pages.conversation", "GET"): ["/c/{cid}?before={first}"]}
 
@@ -330,7 +382,7 @@ def call(w, actor, key, path, *, htmx=False, mid=None, hook=None, ghost=False):
     if ghost:
         ids = dict.fromkeys(ids, MISSING)
     values = {**ids, "mid": mid or MISSING, "first": w["first_message"],
-              "unsubscribe": w["unsubscribe"],
+              "unsubscribe": w["unsubscribe"], "reset": w["reset"], "verify": w["verify"],
               "email": actor.user.email if actor.user else actors["participant"].user.email,
               "new_email": f"new{next(_counter)}-{ObjectId()}@example.ph",
               "name": actor.display_name or "Somebody"}
@@ -435,8 +487,8 @@ def check(w, key, actor):
         if hook:
             owner.call("DELETE", f"/api/webhooks/{hook}")  # a store may have only so many
         status = response.status_code
-        if (route.access == "public" and actor.name == "forged" and key[1] == "POST"
-                and route.surface == "page"):
+        if (route.access in ("public", "link") and actor.name == "forged" and key[1] == "POST"
+                and route.surface == "page" and key not in NO_CSRF_TOKEN):
             problems += [f"{label}: {p}" for p in forged_post(response)]
             continue
 

@@ -11,7 +11,8 @@ import re
 import pytest
 
 from elako.models import AuthSession, Conversation, Message, User
-from elako.services import activity
+from elako.jobs import get_queue
+from elako.services import activity, password_reset, verification
 from tests.conftest import PASSWORD, PageClient
 from tests.support.credentials import claims_of
 from tests.support.html import parse
@@ -51,7 +52,20 @@ def cases(world):
     fresh_email = "new-person@example.ph"
     anonymous = PageClient(world.app)
     token_session = claims_of(customer.token)["sid"]
+    with world.app.app_context():
+        user = User.objects.get(id=customer.id)
+        reset_token, verify_token = password_reset.make_token(user), verification.make_token(user)
+    queued = get_queue(world.app).counts
     return {
+        "auth.forgot_password": (anonymous, "/password-reset", {"email": customer.email},
+                                 lambda: queued()["ready"]),
+        "auth.reset_password": (anonymous, f"/password-reset/{reset_token}",
+                                {"password": "a new password"},
+                                lambda: User.objects.get(id=customer.id).password_hash),
+        "auth.verify_email": (anonymous, f"/verify-email/{verify_token}", {},
+                              lambda: User.objects.get(id=customer.id).email_verified_at),
+        "auth.resend_verification": (customer.page, "/settings/verify-email", {},
+                                     lambda: queued()["ready"]),
         "auth.sign_in": (anonymous, "/signin", {"email": customer.email, "password": PASSWORD},
                          lambda: anonymous.get("/inbox").status_code == 200),
         "auth.sign_up": (anonymous, "/signup", {"role": "customer", "name": "New", "email":
@@ -90,7 +104,8 @@ def cases(world):
     }
 
 
-ENDPOINTS = ["auth.sign_in", "auth.sign_up", "auth.sign_out", "pages.start_chat", "pages.send",
+ENDPOINTS = ["auth.sign_in", "auth.sign_up", "auth.sign_out", "auth.forgot_password",
+             "auth.reset_password", "auth.verify_email", "auth.resend_verification", "pages.start_chat", "pages.send",
              "pages.mark_read", "pages.typing_signal", "pages.conversation_action",
              "pages.delete_message", "pages.settings", "alerts.activity_signal",
              "alerts.email_alerts", "pages.change_password", "pages.end_session",

@@ -22,6 +22,15 @@ pytestmark = pytest.mark.settings(**FAST_JOBS, PUBLIC_URL="https://chat.example.
 DELAY = FAST_JOBS["EMAIL_ALERT_DELAY_SECONDS"]
 
 
+@pytest.fixture
+def chat(chat):
+    """The conversation of conftest, between two people whose addresses are verified: only a
+    verified address gets alerts (tests/test_email_verification.py)."""
+    customer, store, _conversation_id = chat
+    customer.verify_email(), store.verify_email()
+    return chat
+
+
 def parts(message):
     return (message.get_body(("plain",)).get_content(), message.get_body(("html",)).get_content())
 
@@ -116,7 +125,7 @@ def test_one_email_per_conversation_per_absence(app, chat, people, inbox, run_jo
     run_jobs()
     assert len(inbox.messages) == 1
 
-    other = people.customer("Juan Dela Cruz")
+    other = people.customer("Juan Dela Cruz").verify_email()
     other.send(other.open_conversation(store), "Ibang usapan")  # another conversation: its own
     run_jobs()
     assert [m["Subject"] for m in inbox.messages][1] == "Juan Dela Cruz sent you a message on ELako"

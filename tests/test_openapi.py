@@ -36,6 +36,7 @@ def test_the_document_is_openapi_3_1_with_bearer_auth(api):
     public = {path for path, ops in doc["paths"].items() for op in ops.values()
               if op.get("security") == []}
     assert public == {"/api/auth/register", "/api/auth/token", "/api/auth/refresh",
+                      "/api/auth/password-reset", "/api/auth/password-reset/confirm",
                       "/api/openapi.json", "/api/docs"}
 
 
@@ -139,7 +140,7 @@ def test_the_reference_page_is_rendered_from_the_document_without_scripts(api):
     assert "<script" not in html
     assert not re.search(r'(src|href)="(https?:)?//', html), "nothing from another host"
     assert '<section id="schema-MessageEvent">' in html
-    assert len(page.data) < 100_000
+    assert len(page.data) < 110_000  # 93 KB before the password reset routes (issue 15)
 
 
 @pytest.mark.parametrize("path", ["/api/openapi.json", "/api/docs"])

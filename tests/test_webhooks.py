@@ -142,7 +142,7 @@ def test_after_the_last_attempt_the_delivery_is_failed(app, people, receivers, r
 def test_an_endpoint_failing_too_long_is_disabled_and_its_store_told(
         app, people, receivers, inbox, run_jobs):
     receiver = receivers(lambda number: 410)
-    customer, store = people.customer(), people.store()
+    customer, store = people.customer(), people.store().verify_email()
     endpoint = register(store, receiver.url, ["message.created"])
     conversation_id = customer.open_conversation(store)
     customer.send(conversation_id, "Hello")

@@ -12,14 +12,15 @@ from ..openapi import contract
 from ..schemas import requests as schemas
 from ..schemas import responses as answers
 from ..services import (
-    accounts, conversations, data_rights, messages, privacy, sessions, sign_in_throttle, typing,
+    accounts, conversations, data_rights, messages, password_reset, privacy, sessions,
+    sign_in_throttle, typing, verification,
 )
 from ..services.payloads import conversation_payload, iso, message_payload, user_payload
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 PUBLIC_ENDPOINTS = {"api.register", "api.token", "api.refresh_token", "api.openapi_document",
-                    "api.reference"}
+                    "api.reference", "api.request_password_reset", "api.confirm_password_reset"}
 
 
 @bp.before_request
@@ -59,11 +60,31 @@ def reference():
 # -- accounts --------------------------------------------------------------------------------------
 
 @bp.post("/auth/register")
-@contract({201: answers.User}, 409, 429, json=schemas.Registration, public=True, tag="accounts")
+@contract({201: answers.User}, 429, json=schemas.Registration, public=True, tag="accounts")
 def register():
-    """Create an account"""
-    user = accounts.register(request.context.json, client_ip=client_ip())
+    """Create an account (usable at once; its address gets a verification email). An address that
+    already has an account gets the same answer, and its owner an email instead"""
+    user, _created = accounts.register(request.context.json, client_ip=client_ip())
     return jsonify(user_payload(user)), 201
+
+
+@bp.post("/auth/password-reset")
+@contract({202: None}, 429, json=schemas.PasswordResetRequest, public=True, tag="accounts")
+def request_password_reset():
+    """Email a password reset link to this address, if it has an account (the answer is the same
+    either way); the link works once, for PASSWORD_RESET_MAX_AGE_SECONDS"""
+    password_reset.request_reset(request.context.json, client_ip=client_ip())
+    return "", 202
+
+
+@bp.post("/auth/password-reset/confirm")
+@contract({200: answers.Notice}, 400, json=schemas.PasswordReset, public=True, tag="accounts")
+def confirm_password_reset():
+    """Set a new password with the token of a reset email: every session and token of the account
+    ends (sign in again with the new password). A forged, expired or used token:
+    400 `invalid_reset_token`"""
+    password_reset.reset_password(request.context.json)
+    return jsonify(message="Your password was changed. Sign in with it.")
 
 
 def _credentials(answer):
@@ -110,7 +131,8 @@ def me():
 
 def _me():
     return {**user_payload(g.user), "email": g.user.email, "timezone": g.user.timezone,
-            "hide_presence": g.user.hide_presence, "email_alerts": g.user.email_alerts}
+            "hide_presence": g.user.hide_presence, "email_alerts": g.user.email_alerts,
+            "email_verified": g.user.email_verified_at is not None}
 
 
 @bp.patch("/me")
@@ -145,6 +167,14 @@ def change_password():
     """Change your password: every other session and token ends"""
     accounts.change_password(g.user, request.context.json, session=g.auth_session)
     return "", 204
+
+
+@bp.post("/me/email-verification")
+@contract({202: None}, tag="accounts")
+def resend_verification():
+    """Send the verification email again (nothing if your address is already verified)"""
+    verification.resend(g.user)
+    return "", 202
 
 
 @bp.get("/me/sessions")

@@ -1,7 +1,7 @@
 """The jobs. Each is small, named for what it does, and safe to run twice; the rules live in the
 services they call. Retries: JOB_RETRY_SCHEDULE, except where a job says otherwise."""
 
-from ..services import alerts, mail, webhooks
+from ..services import alerts, mail, password_reset, verification, webhooks
 from . import job
 
 
@@ -10,6 +10,26 @@ def send_email(raw):
     """Send one composed email (services.mail.send_later). Run twice, it is sent twice, with the
     same Message-ID, which mail clients show once."""
     mail.deliver(raw)
+
+
+@job
+def send_verification_email(user_id):
+    """A new account's verification link (services.verification); run twice, two emails with
+    links that both work, none once the address is verified."""
+    verification.send_verification_email(user_id)
+
+
+@job
+def send_sign_up_notice(address):
+    """Tell the owner of an address that someone tried to sign up with it; run twice, told twice."""
+    verification.send_sign_up_notice(address)
+
+
+@job
+def send_password_reset(address):
+    """A password reset link, if the address has an account (services.password_reset); run
+    twice, two links, either of which works once."""
+    password_reset.send_link(address)
 
 
 @job

@@ -132,6 +132,26 @@ class AccountDeletion(BaseModel):
     password: Password = Field(title="Password")
 
 
+class PasswordResetRequest(BaseModel):
+    """An address whose password was forgotten."""
+
+    blank_messages: ClassVar = {"email": "Enter the email address of your account."}
+
+    email: Annotated[Email, AfterValidator(_valid_email)] = Field(
+        title="Email", json_schema_extra={"format": "email", "pattern": f"^{EMAIL.pattern}$"})
+
+
+class PasswordReset(BaseModel):
+    """A new password, with the token from a password reset email."""
+
+    blank_messages: ClassVar = {"password": "Choose a new password."}
+
+    token: str = Field(title="token", description="From the link in the password reset email "
+                                                  "(the part after `/password-reset/`).")
+    password: Annotated[Password, AfterValidator(_long_enough)] = Field(
+        title="New password", description="At least PASSWORD_MIN_LENGTH characters (8 by default).")
+
+
 class RefreshRequest(BaseModel):
     """A refresh token to exchange for new tokens; it is spent."""
 

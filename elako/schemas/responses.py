@@ -23,6 +23,12 @@ class Me(User):
     timezone: str = Field(description="IANA name, e.g. Asia/Manila.")
     email_alerts: bool = Field(description="Email about unread messages while away.")
     hide_presence: bool = Field(description="Nobody sees when you are online or were last seen.")
+    email_verified: bool = Field(description="You confirmed your address (the link in the "
+                                             "verification email); until then it gets no alerts.")
+
+
+class Notice(BaseModel):
+    message: str = Field(description="What happened, in words for people.")
 
 
 class Session(BaseModel):

@@ -14,17 +14,23 @@ from mongoengine.errors import NotUniqueError
 
 from .. import realtime
 from ..passwords import DUMMY_HASH, hash_password, verify_password
-from ..errors import Conflict, InvalidInput, NotFound, Unauthorized
+from ..errors import InvalidInput, NotFound, Unauthorized
 from ..models import AuthSession, Conversation, User, utcnow
 from ..schemas import parse
 from ..schemas.requests import Credentials, PasswordChange, ProfileChange, Registration
-from . import inputs, privacy, ratelimit, sessions, sign_in_throttle
+from . import inputs, privacy, ratelimit, sessions, sign_in_throttle, verification
 
 TIMEZONES = frozenset(available_timezones())
 
 
 def register(data, *, client_ip):
-    """Create a customer or store account from `data` (role, name, email, password, description)."""
+    """Create a customer or store account from `data` (role, name, email, password, description);
+    returns (user, created). The account is usable at once; its address gets a verification link.
+
+    An address that already has an account is not told apart: the same work is done (the password
+    hashed, an email queued) and the caller gets an unsaved stand-in `user` with a random id, to
+    answer exactly as for a new account, while the address's owner is told by email instead
+    (services.verification). Never sign anyone in as the stand-in: `created` is False."""
     ratelimit.hit("sign_up", ratelimit.client_network(client_ip))
     form = parse(Registration, data)
     user = User(role=form.role, name=form.name, email=form.email,
@@ -33,9 +39,11 @@ def register(data, *, client_ip):
                 timezone=current_app.config["DEFAULT_TIMEZONE"])
     try:
         user.save(force_insert=True)
+        created = True
     except NotUniqueError:
-        raise Conflict("An account with this email already exists.", code="email_taken", field="email") from None
-    return user
+        created = False
+    verification.after_sign_up(user, created=created)
+    return user, created
 
 
 def authenticate(data, *, client_ip, device_token=None):
@@ -165,10 +173,14 @@ def confirm_password(user, password, *, session):
     return True
 
 
-def set_password(user, password, *, keep_session_id=None):
+def set_password(user, password, *, keep_session_id=None, replacing=None):
     """Store `password` for `user` and end every session but `keep_session_id` (all of them when
-    None, as a password reset by email will); returns how many ended. Callers check who asks."""
-    user.modify(password_hash=hash_password(password))
+    None, as a password reset by email does); returns how many ended. With `replacing` (a password
+    hash), only if that is still the stored one: None, and nothing changed, if not. Callers check
+    who asks."""
+    query = {"password_hash": replacing} if replacing is not None else {}
+    if not user.modify(query, password_hash=hash_password(password)):
+        return None
     realtime.broadcast("user_changed", user.id)
     return sessions.end_others(user, keep_session_id)
 

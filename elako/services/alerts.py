@@ -34,7 +34,7 @@ def check_unread(user_id, conversation_id):
     """Email `user_id` about unread messages in the conversation if they have been away long
     enough; otherwise nothing, or another check when they will have been."""
     user = User.objects(id=user_id).first()
-    if user is None or not user.email_alerts:
+    if user is None or not user.email_alerts or not mail.may_email(user):
         return
     conversation = Conversation.objects(id=conversation_id, participants=user.id).first()
     if conversation is None or user.id in conversation.blocked_by:
@@ -52,8 +52,8 @@ def check_unread(user_id, conversation_id):
         return
     sender = conversation.other_name(user.id)
     unsubscribe = mail.absolute_url("alerts.unsubscribe", token=unsubscribe_token(user))
-    mail.send_later(
-        user.email, "unread_alert",
+    mail.send_to_user(
+        user, "unread_alert",
         subject=f"{sender} sent you a message on ELako" if len(unread) == 1
         else f"{sender} sent you messages on ELako",
         headers={"List-Unsubscribe": f"<{unsubscribe}>",

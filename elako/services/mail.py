@@ -1,8 +1,10 @@
 """Email: composed from a pair of templates (plain text and HTML), sent by a background job.
 
-`send_later` is how every feature sends email (unread alerts, webhook warnings, and next password
-reset and address verification): it renders now, in the caller's context, and the `send_email`
-job delivers with retries. Delivery goes through SMTP_URL — `smtp://user:pass@host:587` (STARTTLS,
+`send_later` is how every feature sends email: it renders now, in the caller's context, and the
+`send_email` job delivers with retries. Email about an account's activity (unread alerts, webhook
+warnings) goes through `send_to_user`, which sends only to an address its owner proved theirs
+(`may_email`); only the emails that prove or recover an address (services/verification.py,
+services/password_reset.py) go to any address. Delivery goes through SMTP_URL — `smtp://user:pass@host:587` (STARTTLS,
 which credentials require) or `smtps://user:pass@host:465` (TLS from the start) — or, with it
 unset, into an .eml file under DATA_DIR/outbox/, whose path is logged, so `make run` shows what
 would have been sent.
@@ -64,6 +66,20 @@ def send_later(to, template, *, subject, headers=None, unique_key=None, **contex
     message = compose(to, template, subject=subject, headers=headers, **context)
     return jobs.enqueue("send_email", message.as_string(), unique_key=unique_key and f"mail:{unique_key}",
                         unique_for=UNIQUE_FOR_SECONDS)
+
+
+def may_email(user):
+    """The rule for email about an account's activity: only to an address whose owner verified it,
+    so nobody can sign a stranger's address up to receive it."""
+    return user.email_verified_at is not None
+
+
+def send_to_user(recipient, template, /, **options):
+    """`send_later` to `recipient`'s address (a User) if `may_email` allows it; returns whether it
+    was queued."""
+    if not may_email(recipient):
+        return False
+    return send_later(recipient.email, template, **options)
 
 
 def deliver(raw):

@@ -24,6 +24,8 @@ MESSAGES = {
     "sign_in": "Too many sign-in attempts. Wait a few minutes and try again.",
     "sign_in_email": "Too many sign-in attempts. Wait a few minutes and try again.",
     "sign_up": "Too many new accounts from here. Try again later.",
+    "password_reset": "Too many password reset requests from here. Try again later.",
+    "account_email": "Too many emails to this address. Try again later.",
     "changes": "Too many changes to your conversations. Wait a moment and try again.",
     "stream_open": "This account reconnects too often. Wait a moment and try again.",
     "open_conversation": "You are opening conversations too quickly. Wait a while and try again.",

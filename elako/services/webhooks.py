@@ -191,8 +191,9 @@ def _note_failure(endpoint):
     if WebhookEndpoint.objects(id=endpoint.id, disabled_at=None).update_one(set__disabled_at=now):
         store = User.objects(id=endpoint.store_id).first()
         if store is not None:
-            mail.send_later(store.email, "webhook_disabled", subject="A webhook of your store was turned off",
-                            store=store, url=endpoint.url, since=failing.failing_since)
+            mail.send_to_user(store, "webhook_disabled",
+                              subject="A webhook of your store was turned off",
+                              store=store, url=endpoint.url, since=failing.failing_since)
     return True
 
 

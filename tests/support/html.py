@@ -1,6 +1,7 @@
 """A small HTML tree for assertions, built with the standard library's parser (what a browser's
 tokenizer would see: tags, attributes and text), plus the checks the security tests share."""
 
+import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
@@ -72,6 +73,11 @@ class _TreeBuilder(HTMLParser):
 
     def handle_data(self, data):
         self.current.children.append(data)
+
+
+def without_csrf_tokens(markup):
+    """A page with its CSRF tokens (one per browser session) blanked, to compare two pages."""
+    return re.sub(r'("X-CSRFToken": "|name="csrf_token" value=")[^"]*', r"\1…", markup)
 
 
 def parse(markup):

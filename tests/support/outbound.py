@@ -4,8 +4,10 @@ every email, and HTTP receivers for webhooks that answer as each test tells them
 import email
 import email.policy
 import http.server
+import re
 import threading
 import time
+from urllib.parse import urlsplit
 
 from aiosmtpd.controller import Controller
 
@@ -39,6 +41,16 @@ class SMTPInbox:
 
     def stop(self):
         self._controller.stop()
+
+
+def link_path(message, prefix):
+    """The path of the link in an email's plain text whose path starts with `prefix` (whatever
+    host PUBLIC_URL names), and checks the HTML part carries the same link."""
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    url = next(u for u in re.findall(r"https?://\S+", text) if urlsplit(u).path.startswith(prefix))
+    assert f'href="{url}"' in html, url
+    return urlsplit(url).path
 
 
 class Receiver:

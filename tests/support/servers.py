@@ -48,6 +48,7 @@ FAST_SETTINGS = {
     "RATE_LIMIT_STREAM_OPEN": "10000 per minute",
     "RATE_LIMIT_SIGN_IN_EMAIL": "10000 per minute",
     "RATE_LIMIT_OPEN_CONVERSATION": "10000 per minute",
+    "RATE_LIMIT_PASSWORD_RESET": "10000 per minute",
 }
 
 
