@@ -69,6 +69,15 @@ def linkify(text):
     return Markup("").join(parts)
 
 
+def wait_label(seconds):
+    """A wait as a person reads it: "30 seconds", "1 minute", "15 minutes" (rounded up)."""
+    seconds = max(1, int(seconds))
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = -(-seconds // 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
 def count_label(count):
     """A count for a small badge: at most three characters wide (none known: 0)."""
     count = count or 0
@@ -95,6 +104,6 @@ def viewer_context():
 
 def init_app(app):
     for function in (short_time, clock, exact_time, day_key, day_label, linkify, initials, deletable,
-                     count_label):
+                     count_label, wait_label):
         app.add_template_filter(function)
     app.context_processor(viewer_context)
