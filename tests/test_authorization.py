@@ -187,7 +187,7 @@ ROUTES = {
                 "refresh_token"]}),
     # any signed-in user, about themselves
     ("pages.inbox", "GET"): Route("signed_in", "/inbox", "page", ok=(200,)),
-    ("pages.stores", "GET"): Route("signed_in", "/stores", "page", ok=(200,)),
+    ("pages.stores", "GET"): Route("signed_in", "/stores", "page", ok=(200, 303)),  # stores: inbox
     ("pages.settings", "GET"): Route("signed_in", "/settings", "page", ok=(200,), htmx=False),
     ("pages.settings", "POST"): Route("signed_in", "/settings", "page", ok=(200,), htmx=False,
                                       form={"name": "{name}", "timezone": "Asia/Manila"}),

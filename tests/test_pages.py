@@ -66,6 +66,14 @@ def test_customer_finds_a_store_and_starts_a_conversation(people):
     assert re.search(r'<textarea[^>]*name="body"', html(thread))
 
 
+def test_a_store_opening_the_store_directory_gets_its_inbox(people):
+    """Issue 16: the directory listed every store, the store itself too, and its Message buttons
+    ended in "Customer was not found"."""
+    store = people.store()
+    answer = store.page.get("/stores")
+    assert answer.status_code == 303 and answer.headers["Location"].endswith("/inbox")
+
+
 def test_send_without_javascript_redirects_back_to_the_thread(chat):
     customer, store, conversation_id = chat
     response = customer.page.post(f"/c/{conversation_id}/messages",

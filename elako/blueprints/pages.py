@@ -82,6 +82,8 @@ def inbox():
 @bp.get("/stores")
 @login_required
 def stores():
+    if g.user.role != "customer":  # the directory is where customers find stores to write to
+        return redirect(url_for("pages.inbox"), code=303)
     search = inputs.search_text(request.args.get("q"))
     return page_or_fragment("stores.html", "_store_list.html", stores=accounts.list_stores(search),
                             search=search, **_chrome())
