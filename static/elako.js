@@ -72,10 +72,44 @@
     else { setConnection("reconnecting", "Reconnecting…"); }
   });
   /* Whatever a stream event changed, the page's own bookkeeping follows. */
-  document.addEventListener("htmx:sseMessage", function () {
+  function afterStreamEvent() {
     tidyInbox();
     showUnreadInTitle();
     restoreDraft();
+  }
+  document.addEventListener("htmx:sseMessage", afterStreamEvent);
+
+  /* Only what this page can place. An event carries fragments for every view that may show it
+     (the thread, the inbox row, the typing line, the ticks) and a page shows only some; htmx
+     would log an error for each fragment it has no place for. */
+  function oobTarget(el) {
+    var spec = el.getAttribute("hx-swap-oob");
+    var colon = spec.indexOf(":");
+    if (colon > 0) { return document.querySelector(spec.slice(colon + 1)); }
+    return el.id ? document.getElementById(el.id) : null;
+  }
+  function placeable(html) {
+    if (typeof html !== "string" || html.indexOf("hx-swap-oob") < 0) { return html; }
+    var template = document.createElement("template");
+    template.innerHTML = html;
+    $$("[hx-swap-oob]", template.content).forEach(function (el) {
+      if (!oobTarget(el)) { el.remove(); }
+    });
+    return template.innerHTML;
+  }
+  document.addEventListener("htmx:sseBeforeMessage", function (event) {
+    var elt = event.detail.elt;
+    event.preventDefault(); /* swapped here instead, without what has no place on this page */
+    htmx.swap(elt, placeable(event.detail.data), { swapStyle: "none", swapDelay: 0, settleDelay: 0 },
+      { contextElement: elt });
+    afterStreamEvent();
+  });
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    event.detail.serverResponse = placeable(event.detail.serverResponse);
+  });
+  /* A typing signal means something only live: offline it is not even tried. */
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (!navigator.onLine && /\/typing$/.test(event.detail.requestConfig.path)) { event.preventDefault(); }
   });
 
   /* -- messages into threads --------------------------------------------------------------- */

@@ -407,3 +407,39 @@ def test_a_draft_survives_the_composer_being_redrawn_and_a_reload(server, browse
     expect(buyer.locator(".msg.out", has_text="Isang kilong bigas at")).to_have_count(1)
     buyer.reload()  # sent: nothing to keep
     expect(composer(buyer)).to_have_value("")
+
+
+def test_live_events_leave_the_console_clean_on_every_page_and_offline(server, browsers):
+    """Issue 16: each stream event carries fragments for views a page may not show (a thread's
+    messages and typing line, inbox rows, ticks); htmx logged `oobErrorNoTarget` for each, and
+    errors were thrown while offline. `browsers` fails the test on any console error or uncaught
+    error; this checks it here too, after events reached pages lacking each kind of target."""
+    store = server.register("store", "Aling Nena's Sari-Sari")
+    customer = server.register("customer", "Maria Santos")
+    conversation_id = customer.open_conversation(store)
+    customer.send(conversation_id, "Hello po")
+    settings = browsers.page(server, store, "/settings")  # no inbox, no thread
+    inbox = browsers.page(server, store, "/inbox?filter=archived")  # an inbox without the row
+    buyer = browsers.page(server, customer, f"/c/{conversation_id}")
+    for page in (settings, inbox, buyer):
+        connected(page)
+
+    box = composer(buyer)
+    box.press_sequentially("Pabili po")  # typing events
+    box.press("Enter")  # message events
+    expect(settings.locator("#unread-badge")).to_have_text(re.compile(r"\b2 unread"))
+    store.call("PATCH", f"/api/conversations/{conversation_id}/read", json={})  # receipts
+    sent = buyer.locator(".msg.out", has_text="Pabili po")
+    expect(ticks(sent)).to_have_text("✓✓Read")
+    expect(settings.locator("#unread-badge")).to_be_hidden()
+
+    buyer.context.set_offline(True)  # offline: typing, sending, reading, activity all fail
+    expect(buyer.locator("#connection")).to_have_attribute("data-state", "offline")
+    box.press_sequentially("Nandyan po ba kayo?")
+    box.press("Enter")
+    expect(buyer.locator(".msg.out.failed")).to_contain_text("Not sent")
+    buyer.get_by_role("heading", level=1).click()  # the typing "stop", and activity
+    buyer.wait_for_timeout(500)
+    buyer.context.set_offline(False)
+    connected(buyer)
+    assert not browsers.problems, browsers.problems
