@@ -21,6 +21,21 @@
   function $$(selector, root) {
     return Array.prototype.slice.call((root || document).querySelectorAll(selector));
   }
+  function csrfToken() {
+    try { return JSON.parse(document.body.getAttribute("hx-headers"))["X-CSRFToken"]; } catch (e) { return ""; }
+  }
+  /* A POST the page makes by itself (a receipt, a sign of activity): nothing to swap, and no
+     noise when it fails. Resolves to the answer's status, 0 when there was none. */
+  function postQuietly(url, values) {
+    var data = new FormData();
+    Object.keys(values || {}).forEach(function (name) { data.set(name, values[name]); });
+    return fetch(url, {
+      method: "POST", body: data, credentials: "same-origin",
+      headers: { "HX-Request": "true", "X-CSRFToken": csrfToken() }
+    }).then(function (response) { return response.status; }, function () { return 0; });
+  }
+  /* No answer, or one that may be different later: worth trying again. */
+  function retryable(status) { return status === 0 || status === 429 || status >= 500; }
   function newClientId() {
     if (window.crypto && crypto.getRandomValues) {
       var bytes = new Uint8Array(12);
@@ -58,7 +73,10 @@
       });
     });
     source.addEventListener("message", notify);
-    source.addEventListener("open", function () { setConnection("connected", "Connected"); });
+    source.addEventListener("open", function () {
+      setConnection("connected", "Connected");
+      connectionBack();
+    });
     source.addEventListener("error", function () {
       if (!navigator.onLine) { setConnection("offline", "Offline"); }
       else { setConnection("reconnecting", "Reconnecting…"); }
@@ -68,9 +86,15 @@
   window.addEventListener("offline", function () { setConnection("offline", "Offline"); });
   /* A short loss of network may not have broken the stream at all. */
   window.addEventListener("online", function () {
-    if (source && source.readyState === EventSource.OPEN) { setConnection("connected", "Connected"); }
-    else { setConnection("reconnecting", "Reconnecting…"); }
+    if (source && source.readyState === EventSource.OPEN) {
+      setConnection("connected", "Connected");
+      connectionBack();
+    } else { setConnection("reconnecting", "Reconnecting…"); }
   });
+  /* Connected again (or for the first time): what failed meanwhile is tried again now. */
+  function connectionBack() {
+    retryReadNow();
+  }
   /* Whatever a stream event changed, the page's own bookkeeping follows. */
   function afterStreamEvent() {
     tidyInbox();
@@ -255,6 +279,7 @@
 
   var readTimer = null;
   var readOwed = false;
+  var readRetryMs = 0; /* after a failure: 2 s, doubling up to a minute */
   function markReadSoon() {
     if (!readOwed || document.visibilityState !== "visible" || !pinned || readTimer) { return; }
     readTimer = setTimeout(function () {
@@ -265,11 +290,24 @@
       });
       if (!t || !readOwed || !shown.length || document.visibilityState !== "visible" || !pinned) { return; }
       readOwed = false;
-      htmx.ajax("POST", "/c/" + t.getAttribute("data-conversation-id") + "/read",
-        { source: t, swap: "none", values: { up_to_seq: Math.max.apply(null, shown) } });
+      postQuietly("/c/" + t.getAttribute("data-conversation-id") + "/read",
+        { up_to_seq: Math.max.apply(null, shown) }).then(function (status) {
+        if (!retryable(status)) { readRetryMs = 0; return; }
+        /* Marking read is idempotent: try again, later each time, and at once when the
+           connection is back (connectionBack). */
+        readOwed = true;
+        readRetryMs = Math.min(readRetryMs ? readRetryMs * 2 : 2000, 60000);
+        readTimer = setTimeout(function () { readTimer = null; markReadSoon(); }, readRetryMs);
+      });
     }, 400);
   }
   document.addEventListener("visibilitychange", markReadSoon);
+  function retryReadNow() {
+    if (!readOwed) { return; }
+    clearTimeout(readTimer);
+    readTimer = null;
+    markReadSoon();
+  }
 
   /* -- activity: focus or input tells the server someone is here, so unread-message emails
      wait; a tab left open but idle says nothing, and does not swallow them. Loading the page
@@ -278,7 +316,7 @@
   function signalActivity() {
     if (!$("#live") || document.visibilityState !== "visible" || Date.now() - activitySentAt < 60000) { return; }
     activitySentAt = Date.now();
-    htmx.ajax("POST", "/activity", { source: document.body, swap: "none" });
+    postQuietly("/activity");
   }
   ["focus", "keydown", "pointerdown", "wheel"].forEach(function (type) {
     window.addEventListener(type, signalActivity, true);

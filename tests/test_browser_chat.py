@@ -443,3 +443,26 @@ def test_live_events_leave_the_console_clean_on_every_page_and_offline(server, b
     buyer.context.set_offline(False)
     connected(buyer)
     assert not browsers.problems, browsers.problems
+
+
+def test_a_failed_mark_as_read_is_tried_again(server, browsers):
+    """Issue 16: a lost "read" request left the badge, the "(1)" in the title and the sender's
+    ✓✓ delivered until another message came or the page was reloaded."""
+    store = server.register("store", "Aling Nena's Sari-Sari")
+    customer = server.register("customer", "Maria Santos")
+    conversation_id = customer.open_conversation(store)
+    customer.send(conversation_id, "Hello po")
+    shop = browsers.page(server, store, f"/c/{conversation_id}")
+    buyer = browsers.page(server, customer, f"/c/{conversation_id}")
+    connected(shop)
+    connected(buyer)
+    lost = []
+    buyer.route("**/c/*/read", lambda route: (lost.append(route), route.abort("connectionreset")),
+                times=1)
+    composer(shop).fill("Meron po, ilan?")
+    composer(shop).press("Enter")
+    expect(buyer.locator(".msg.in", has_text="Meron po, ilan?")).to_have_count(1)
+    wait_until(buyer, lambda: lost)  # the first try never reached the server
+    answer = shop.locator(".msg.out", has_text="Meron po, ilan?")
+    expect(ticks(answer)).to_have_text("✓✓Read")  # the next one did
+    expect(buyer).to_have_title("Aling Nena's Sari-Sari · ELako Chat")
