@@ -94,6 +94,7 @@
   /* Connected again (or for the first time): what failed meanwhile is tried again now. */
   function connectionBack() {
     retryReadNow();
+    resendUnsent(true);
   }
   /* Whatever a stream event changed, the page's own bookkeeping follows. */
   function afterStreamEvent() {
@@ -380,6 +381,35 @@
   var SEND_TIMEOUT_MS = 30000; /* 2G is slow, but a send that hangs must end as "not sent" */
   var outbox = Promise.resolve(); /* sends wait for the one before: the server numbers them in order */
   var unsent = {}; /* client_id -> text, for Retry */
+  var inFlight = {}; /* client_id -> true while its request is out */
+
+  /* What was not sent yet is kept for its conversation in this tab, in the order written, like a
+     draft: a reload shows it again as not sent, and it goes out by itself when the page is
+     connected. `auto: false` marks one the server refused (too long, blocked): only a tap
+     sends that again. */
+  function unsentKey(conversationId) { return "elako-unsent:" + conversationId; }
+  function storedUnsent(conversationId) {
+    try { return JSON.parse(sessionStorage.getItem(unsentKey(conversationId))) || []; } catch (e) { return []; }
+  }
+  function storeUnsent(conversationId, change) {
+    try {
+      var items = change(storedUnsent(conversationId));
+      if (items.length) { sessionStorage.setItem(unsentKey(conversationId), JSON.stringify(items)); }
+      else { sessionStorage.removeItem(unsentKey(conversationId)); }
+    } catch (e) { /* storage blocked: kept for this page only */ }
+  }
+  function keepUnsent(conversationId, clientId, body, auto) {
+    storeUnsent(conversationId, function (items) {
+      var kept = items.filter(function (i) { return i.id === clientId; })[0];
+      if (kept) { kept.auto = auto; } else { items.push({ id: clientId, body: body, auto: auto }); }
+      return items;
+    });
+  }
+  function forgetUnsent(conversationId, clientId) {
+    storeUnsent(conversationId, function (items) {
+      return items.filter(function (i) { return i.id !== clientId; });
+    });
+  }
 
   function pendingCopy(body, clientId) {
     var item = document.createElement("li");
@@ -399,7 +429,8 @@
     return item;
   }
 
-  function showFailed(item, message) {
+  function showFailed(item, message, auto) {
+    if (auto === false) { item.setAttribute("data-refused", ""); } else { item.removeAttribute("data-refused"); }
     item.classList.remove("pending");
     item.classList.add("failed");
     var meta = $(".meta", item);
@@ -410,6 +441,29 @@
     retry.textContent = "Retry";
     meta.appendChild(retry);
     item.setAttribute("title", message);
+    showUnsentNote();
+  }
+
+  /* Several not sent: one tap sends them all again, in order. */
+  function showUnsentNote() {
+    var t = thread();
+    var failed = t ? $$(".msg.failed", t).length : 0;
+    var note = t && $(".unsent-note", t);
+    if (failed < 2) { if (note) { note.remove(); } return; }
+    if (!note) {
+      note = document.createElement("p");
+      note.className = "unsent-note";
+      note.setAttribute("role", "status");
+      note.appendChild(document.createElement("span"));
+      var all = document.createElement("button");
+      all.type = "button";
+      all.className = "link-button retry-all";
+      all.textContent = "Retry all";
+      note.appendChild(document.createTextNode(" "));
+      note.appendChild(all);
+      t.insertBefore(note, $(".jump-new", t));
+    }
+    note.firstChild.textContent = failed + " messages not sent.";
   }
 
   function composerError(message) {
@@ -429,30 +483,80 @@
     }).then(function (response) {
       var redirect = response.headers.get("HX-Redirect"); /* signed out meanwhile */
       if (redirect) { location.assign(redirect); }
-      return response.text().then(function (html) { return { ok: response.ok, html: html }; });
+      return response.text().then(function (html) { return { ok: response.ok, status: response.status, html: html }; });
     }).finally(function () { if (timer) { clearTimeout(timer); } });
   }
 
+  /* The page's copy of a message not sent yet (the thread may have been drawn again since). */
+  function copyOf(clientId) { var list = messageList(); return list && $('[data-pending="' + clientId + '"]', list); }
+
   function send(form, body, clientId) {
+    if (!thread()) { return; }
     var list = messageList();
-    var item = list && $('[data-pending="' + clientId + '"]', list);
+    var item = copyOf(clientId);
     if (list && !item) { item = list.appendChild(pendingCopy(body, clientId)); }
+    var conversationId = thread().getAttribute("data-conversation-id");
     unsent[clientId] = body;
+    inFlight[clientId] = true;
+    keepUnsent(conversationId, clientId, body, true);
+    showUnsentNote();
     outbox = outbox.then(function () {
       return post(form, body, clientId).then(function (answer) {
         if (answer.ok) {
+          forgetUnsent(conversationId, clientId);
           delete unsent[clientId];
           if (messageList()) { placeAll(messageList(), fragmentOf(answer.html).firstElementChild); }
           return;
         }
         var reason = fragmentOf(answer.html).textContent.trim() || "The message was not sent.";
+        var auto = retryable(answer.status);
+        keepUnsent(conversationId, clientId, body, auto);
         composerError(reason);
-        if (item) { showFailed(item, reason); }
+        if (copyOf(clientId)) { showFailed(copyOf(clientId), reason, auto); }
       }, function () {
-        if (item) { showFailed(item, "No connection. Retry when you are back online."); }
+        if (copyOf(clientId)) { showFailed(copyOf(clientId), "No connection. Retry when you are back online."); }
       });
     }).catch(function (error) {
       console.error(error); /* a bug here must not stop the messages queued after this one */
+    }).finally(function () {
+      delete inFlight[clientId];
+      showUnsentNote();
+    });
+  }
+
+  /* Every message not sent, in the order written; `automatic`: only those worth trying without
+     being asked (not those the server refused). */
+  function resendUnsent(automatic) {
+    var form = $("#composer");
+    var t = thread();
+    if (!form || !t) { return; }
+    $$(".msg.failed[data-pending]", t).forEach(function (item) {
+      var clientId = item.getAttribute("data-pending");
+      if ((automatic && item.hasAttribute("data-refused")) || unsent[clientId] === undefined) { return; }
+      item.classList.remove("failed");
+      item.classList.add("pending");
+      $(".meta", item).textContent = "Sending…";
+      send(form, unsent[clientId], clientId);
+    });
+    composerError("");
+  }
+
+  /* After a reload (or the thread drawn again): what was not sent is shown again, after the
+     thread, unless the server has it already (its answer was lost). */
+  function restoreUnsent() {
+    var t = thread();
+    var list = messageList();
+    if (!t || !list) { return; }
+    var conversationId = t.getAttribute("data-conversation-id");
+    storedUnsent(conversationId).forEach(function (kept) {
+      if ($('.msg[data-client-id="' + kept.id + '"]', list)) {
+        forgetUnsent(conversationId, kept.id);
+        return;
+      }
+      unsent[kept.id] = kept.body;
+      if (copyOf(kept.id)) { return; }
+      var item = list.appendChild(pendingCopy(kept.body, kept.id));
+      if (!inFlight[kept.id]) { showFailed(item, "Not sent before the page was reloaded.", kept.auto); }
     });
   }
 
@@ -473,17 +577,10 @@
     scrollToBottom();
   });
 
+  /* Retry (on any of them) and Retry all send every message not sent, in order: one sent
+     alone would overtake those written before it. */
   document.addEventListener("click", function (event) {
-    var retry = event.target.closest(".retry");
-    var form = $("#composer");
-    if (!retry || !form) { return; }
-    var item = retry.closest(".msg");
-    var clientId = item.getAttribute("data-pending");
-    item.classList.remove("failed");
-    item.classList.add("pending");
-    $(".meta", item).textContent = "Sending…";
-    composerError("");
-    send(form, unsent[clientId], clientId);
+    if (event.target.closest(".retry, .retry-all")) { resendUnsent(false); }
   });
 
   /* A draft is kept for its conversation in this tab: the composer may be drawn again (a block
@@ -533,6 +630,7 @@
       scrollToBottom();
       if (resized) { resized.disconnect(); resized.observe(el); }
     }
+    restoreUnsent();
     restoreDraft();
     var textarea = $("#composer textarea");
     if (textarea && window.matchMedia("(pointer: fine)").matches) { textarea.focus(); }

@@ -466,3 +466,54 @@ def test_a_failed_mark_as_read_is_tried_again(server, browsers):
     answer = shop.locator(".msg.out", has_text="Meron po, ilan?")
     expect(ticks(answer)).to_have_text("✓✓Read")  # the next one did
     expect(buyer).to_have_title("Aling Nena's Sari-Sari · ELako Chat")
+
+
+def test_messages_not_sent_survive_a_reload_and_go_out_by_themselves_in_order(server, browsers):
+    """Issue 16: a message that failed ("Not sent. Retry") was gone after a reload, with no
+    warning. They are kept (with their client_id, so none is stored twice) and go out in order
+    when the connection is back; one tap sends them all."""
+    store = server.register("store", "Aling Nena's Sari-Sari")
+    customer = server.register("customer", "Maria Santos")
+    conversation_id = customer.open_conversation(store)
+    buyer = browsers.page(server, customer, f"/c/{conversation_id}")
+    connected(buyer)
+    box = composer(buyer)
+    lost = lambda route: route.abort("internetdisconnected")  # noqa: E731
+    buyer.route("**/c/*/messages", lost)
+    written = ["Isang Milo po", "at dalawang pandesal", "salamat!"]
+    for text in written:
+        box.fill(text)
+        box.press("Enter")
+    failed = buyer.locator(".msg.out.failed")
+    expect(failed).to_have_count(3)
+    expect(buyer.get_by_role("button", name="Retry all")).to_be_visible()
+    client_ids = failed.evaluate_all("items => items.map(i => i.dataset.pending)")
+
+    buyer.reload()  # still no way through: kept, shown again as not sent, in order
+    connected(buyer)
+    expect(failed).to_have_count(3)
+    expect(failed.locator(".body")).to_have_text(written)
+    assert failed.evaluate_all("items => items.map(i => i.dataset.pending)") == client_ids
+
+    buyer.unroute("**/c/*/messages")
+    buyer.context.set_offline(True)
+    expect(buyer.locator("#connection")).to_have_attribute("data-state", "offline")
+    buyer.context.set_offline(False)  # back: they go out by themselves, in order, once
+    sent = buyer.locator(".msg.out:not(.pending):not(.failed)")
+    expect(sent.locator(".body")).to_have_text(written)
+    assert sent.evaluate_all("items => items.map(i => i.dataset.clientId)") == client_ids
+    expect(buyer.get_by_role("button", name="Retry all")).to_have_count(0)
+
+    buyer.route("**/c/*/messages", lost)  # two more fail; one tap sends both
+    for text in ("May yelo po?", "Dalawang supot"):
+        box.fill(text)
+        box.press("Enter")
+    expect(failed).to_have_count(2)
+    buyer.unroute("**/c/*/messages")
+    buyer.get_by_role("button", name="Retry all").click()
+    expect(sent.locator(".body")).to_have_text([*written, "May yelo po?", "Dalawang supot"])
+    history = customer.call("GET", f"/api/conversations/{conversation_id}/messages").json()
+    assert [m["body"] for m in history["items"]] == [*written, "May yelo po?", "Dalawang supot"]
+    buyer.reload()  # all sent: nothing is kept
+    expect(buyer.locator(".msg.out")).to_have_count(5)
+    expect(failed).to_have_count(0)
