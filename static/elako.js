@@ -267,6 +267,28 @@
     });
   }
 
+  /* The search in the browser's history: one entry per search, not one per pause in typing (Back
+     would walk through "ros", "ro"…). Its first results push an entry; while typing goes on,
+     each later one replaces it. A submit or a filter ends the search, and so does a pause of
+     SEARCH_SETTLES_MS: typing after that is a new search. */
+  var SEARCH_SETTLES_MS = 3000;
+  var searchHasEntry = false;
+  var searchSettles = null;
+  document.addEventListener("htmx:beforeHistoryUpdate", function (event) {
+    var detail = event.detail;
+    var request = detail.requestConfig || {};
+    var form = request.elt; /* (detail.elt is the body) */
+    if (!form || !form.matches || !form.matches(".inbox-tools") || detail.history.type !== "push") { return; }
+    var trigger = request.triggeringEvent;
+    var typing = Boolean(trigger && trigger.type === "input");
+    if (searchHasEntry || detail.history.path === location.pathname + location.search) {
+      detail.history.type = "replace";
+    }
+    searchHasEntry = typing;
+    clearTimeout(searchSettles);
+    if (typing) { searchSettles = setTimeout(function () { searchHasEntry = false; }, SEARCH_SETTLES_MS); }
+  });
+
   /* "(3) Inbox · ELako Chat": the page's own title, after the unread total the badge shows. */
   function showUnreadInTitle() {
     var badge = $("#unread-badge");
