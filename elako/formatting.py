@@ -89,10 +89,16 @@ def initials(name):
     return "".join(w[0] for w in words[:2]).upper() or "?"
 
 
+def unsend_seconds_left(created_at):
+    """Seconds left to unsend a message sent at `created_at` (0 once the window closed); the page
+    takes Unsend away when they run out."""
+    window = timedelta(seconds=current_app.config["MESSAGE_DELETE_WINDOW_SECONDS"])
+    return max(0, int((window - (datetime.now(timezone.utc) - _moment(created_at))).total_seconds()))
+
+
 def deletable(created_at):
     """Whether a message sent at `created_at` may still be unsent (the server checks again)."""
-    window = timedelta(seconds=current_app.config["MESSAGE_DELETE_WINDOW_SECONDS"])
-    return datetime.now(timezone.utc) - _moment(created_at) < window
+    return unsend_seconds_left(created_at) > 0
 
 
 def viewer_context():
@@ -104,6 +110,6 @@ def viewer_context():
 
 def init_app(app):
     for function in (short_time, clock, exact_time, day_key, day_label, linkify, initials, deletable,
-                     count_label, wait_label):
+                     unsend_seconds_left, count_label, wait_label):
         app.add_template_filter(function)
     app.context_processor(viewer_context)

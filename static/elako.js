@@ -192,6 +192,7 @@
     });
     if (pinned) { scrollToBottom(); }
     else if (arrivals) { var jump = $(".jump-new"); if (jump) { jump.hidden = false; } }
+    expireUnsend();
     return arrivals;
   }
 
@@ -244,6 +245,28 @@
     el.scrollTop = el.scrollHeight - restoreFromBottom;
     setTimeout(function () { restoreFromBottom = null; }, 0);
   });
+
+  /* -- Unsend: offered only while the server would still take it --------------------------- */
+
+  /* Each Unsend says how many seconds it has left (data-unsend-for, counted when the page or the
+     event was drawn, so the phone's clock does not matter); it goes when they run out. One
+     timer, for the next to go. A form showing the answer to a late press stays. */
+  var unsendTimer = null;
+  function expireUnsend() {
+    clearTimeout(unsendTimer);
+    var now = Date.now();
+    var next = Infinity;
+    $$("form.unsend[data-unsend-for]").forEach(function (form) {
+      var until = Number(form.getAttribute("data-unsend-until"));
+      if (!until) {
+        until = now + Number(form.getAttribute("data-unsend-for")) * 1000;
+        form.setAttribute("data-unsend-until", String(until));
+      }
+      if (until > now) { next = Math.min(next, until); }
+      else if (!$(".error-note", form)) { form.remove(); }
+    });
+    if (next < Infinity) { unsendTimer = setTimeout(expireUnsend, Math.min(next - now + 50, 2147483647)); }
+  }
 
   /* -- the inbox: true to its filter and search, the open conversation marked ---------------- */
 
@@ -654,6 +677,7 @@
     }
     restoreUnsent();
     restoreDraft();
+    expireUnsend();
     var textarea = $("#composer textarea");
     if (textarea && window.matchMedia("(pointer: fine)").matches) { textarea.focus(); }
   }
@@ -664,6 +688,7 @@
   });
   document.addEventListener("htmx:afterSettle", function (event) {
     var elt = event.detail.elt;
+    expireUnsend(); /* older history may bring Unsend buttons too */
     if (elt && elt.id === "thread") {
       settle();
       readOwed = true; /* a refreshed thread is not marked read by the server: this page decides */

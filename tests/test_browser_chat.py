@@ -517,3 +517,37 @@ def test_messages_not_sent_survive_a_reload_and_go_out_by_themselves_in_order(se
     buyer.reload()  # all sent: nothing is kept
     expect(buyer.locator(".msg.out")).to_have_count(5)
     expect(failed).to_have_count(0)
+
+
+def test_unsend_goes_when_its_time_is_up_and_a_late_press_is_answered_in_place(live_server,
+                                                                                browsers):
+    """Issue 16: Unsend was still offered after the window closed, and pressing it put a red
+    banner at the top of the page."""
+    host = live_server(MESSAGE_DELETE_WINDOW_SECONDS="10")
+    store = host.register("store", "Aling Nena's Sari-Sari")
+    customer = host.register("customer", "Maria Santos")
+    conversation_id = customer.open_conversation(store)
+    customer.send(conversation_id, "Hello po")
+    buyer = browsers.page(host, customer, f"/c/{conversation_id}")
+    connected(buyer)
+    mine = buyer.locator(".msg.out").first
+    expect(mine.locator("form.unsend")).to_have_count(1)
+    # A page that slept through the moment (a phone's timers stop) still shows the button.
+    buyer.evaluate("""() => {
+      const form = document.querySelector('.msg.out form.unsend').cloneNode(true);
+      form.removeAttribute('data-unsend-for');
+      form.removeAttribute('data-unsend-until');
+      window.lateForm = form;
+    }""")
+    expect(mine.locator("form.unsend")).to_have_count(0, timeout=15_000)  # gone, without a reload
+
+    buyer.evaluate("""() => {
+      document.querySelector('.msg.out').appendChild(window.lateForm);
+      htmx.process(window.lateForm);
+    }""")
+    browsers.allow(r"^Response Status Error Code 403 from /m/")  # htmx logs each refusal
+    mine.focus()  # as a tap on the message does: its Unsend shows
+    mine.get_by_role("button", name=re.compile("^Unsend")).click()
+    expect(mine.locator(".error-note")).to_have_text("This message is too old to delete.")
+    expect(buyer.locator("#flash")).to_be_empty()
+    expect(mine.locator(".body")).to_have_text("Hello po")
