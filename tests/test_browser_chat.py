@@ -551,3 +551,27 @@ def test_unsend_goes_when_its_time_is_up_and_a_late_press_is_answered_in_place(l
     expect(mine.locator(".error-note")).to_have_text("This message is too old to delete.")
     expect(buyer.locator("#flash")).to_be_empty()
     expect(mine.locator(".body")).to_have_text("Hello po")
+
+
+def test_a_block_hides_presence_on_the_open_thread_live_as_a_reload_would(server, browsers):
+    """Issue 16: after the store blocked her, the customer's open thread kept showing the store
+    "Online"; a reload hid it. Unblocked, it shows again."""
+    store = server.register("store", "Aling Nena's Sari-Sari")
+    customer = server.register("customer", "Maria Santos")
+    conversation_id = customer.open_conversation(store)
+    customer.send(conversation_id, "Hello po")
+    shop = browsers.page(server, store, f"/c/{conversation_id}")
+    buyer = browsers.page(server, customer, f"/c/{conversation_id}")
+    connected(shop)
+    connected(buyer)
+    presence = buyer.locator(".thread-head .presence-text")
+    expect(presence).to_have_text("Online")
+
+    store.call("POST", f"/api/conversations/{conversation_id}/block")
+    expect(buyer.get_by_text("You can’t send messages in this conversation.")).to_be_visible()
+    expect(presence).to_have_count(0)
+    expect(buyer.locator(f"#row-{conversation_id} .presence-text")).to_have_count(0)
+
+    store.call("DELETE", f"/api/conversations/{conversation_id}/block")
+    expect(presence).to_have_text("Online")
+    expect(buyer.locator(f"#row-{conversation_id} .presence-text")).to_have_text("Online")
