@@ -93,7 +93,8 @@ def unsend_seconds_left(created_at):
     """Seconds left to unsend a message sent at `created_at` (0 once the window closed); the page
     takes Unsend away when they run out."""
     window = timedelta(seconds=current_app.config["MESSAGE_DELETE_WINDOW_SECONDS"])
-    return max(0, int((window - (datetime.now(timezone.utc) - _moment(created_at))).total_seconds()))
+    left = window - (datetime.now(timezone.utc) - _moment(created_at))
+    return max(0, int(left.total_seconds()))
 
 
 def deletable(created_at):

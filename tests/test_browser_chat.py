@@ -239,6 +239,20 @@ def test_enter_sends_shift_enter_breaks_the_line_and_sending_is_optimistic(serve
     assert bodies.count("Pakidagdag po ng kape") == 1, bodies
 
 
+def both_reading(server, browsers):
+    """A customer who wrote to a store, and both with the conversation open and connected:
+    (store, customer, conversation id, the store's page, the customer's page)."""
+    store = server.register("store", "Aling Nena's Sari-Sari")
+    customer = server.register("customer", "Maria Santos")
+    conversation_id = customer.open_conversation(store)
+    customer.send(conversation_id, "Hello po")
+    shop = browsers.page(server, store, f"/c/{conversation_id}")
+    buyer = browsers.page(server, customer, f"/c/{conversation_id}")
+    connected(shop)
+    connected(buyer)
+    return store, customer, conversation_id, shop, buyer
+
+
 def long_thread(server, browsers, items):
     """A customer's question, a store that answered with `items` messages, and the customer's page
     of that conversation, open: (store, conversation id, page)."""
@@ -448,14 +462,7 @@ def test_live_events_leave_the_console_clean_on_every_page_and_offline(server, b
 def test_a_failed_mark_as_read_is_tried_again(server, browsers):
     """Issue 16: a lost "read" request left the badge, the "(1)" in the title and the sender's
     ✓✓ delivered until another message came or the page was reloaded."""
-    store = server.register("store", "Aling Nena's Sari-Sari")
-    customer = server.register("customer", "Maria Santos")
-    conversation_id = customer.open_conversation(store)
-    customer.send(conversation_id, "Hello po")
-    shop = browsers.page(server, store, f"/c/{conversation_id}")
-    buyer = browsers.page(server, customer, f"/c/{conversation_id}")
-    connected(shop)
-    connected(buyer)
+    store, customer, conversation_id, shop, buyer = both_reading(server, browsers)
     lost = []
     buyer.route("**/c/*/read", lambda route: (lost.append(route), route.abort("connectionreset")),
                 times=1)
@@ -556,14 +563,7 @@ def test_unsend_goes_when_its_time_is_up_and_a_late_press_is_answered_in_place(l
 def test_a_block_hides_presence_on_the_open_thread_live_as_a_reload_would(server, browsers):
     """Issue 16: after the store blocked her, the customer's open thread kept showing the store
     "Online"; a reload hid it. Unblocked, it shows again."""
-    store = server.register("store", "Aling Nena's Sari-Sari")
-    customer = server.register("customer", "Maria Santos")
-    conversation_id = customer.open_conversation(store)
-    customer.send(conversation_id, "Hello po")
-    shop = browsers.page(server, store, f"/c/{conversation_id}")
-    buyer = browsers.page(server, customer, f"/c/{conversation_id}")
-    connected(shop)
-    connected(buyer)
+    store, customer, conversation_id, shop, buyer = both_reading(server, browsers)
     presence = buyer.locator(".thread-head .presence-text")
     expect(presence).to_have_text("Online")
 
