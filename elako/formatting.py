@@ -69,6 +69,15 @@ def linkify(text):
     return Markup("").join(parts)
 
 
+def wait_label(seconds):
+    """A wait as a person reads it: "30 seconds", "1 minute", "15 minutes" (rounded up)."""
+    seconds = max(1, int(seconds))
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = -(-seconds // 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
 def count_label(count):
     """A count for a small badge: at most three characters wide (none known: 0)."""
     count = count or 0
@@ -80,10 +89,17 @@ def initials(name):
     return "".join(w[0] for w in words[:2]).upper() or "?"
 
 
+def unsend_seconds_left(created_at):
+    """Seconds left to unsend a message sent at `created_at` (0 once the window closed); the page
+    takes Unsend away when they run out."""
+    window = timedelta(seconds=current_app.config["MESSAGE_DELETE_WINDOW_SECONDS"])
+    left = window - (datetime.now(timezone.utc) - _moment(created_at))
+    return max(0, int(left.total_seconds()))
+
+
 def deletable(created_at):
     """Whether a message sent at `created_at` may still be unsent (the server checks again)."""
-    window = timedelta(seconds=current_app.config["MESSAGE_DELETE_WINDOW_SECONDS"])
-    return datetime.now(timezone.utc) - _moment(created_at) < window
+    return unsend_seconds_left(created_at) > 0
 
 
 def viewer_context():
@@ -95,6 +111,6 @@ def viewer_context():
 
 def init_app(app):
     for function in (short_time, clock, exact_time, day_key, day_label, linkify, initials, deletable,
-                     count_label):
+                     unsend_seconds_left, count_label, wait_label):
         app.add_template_filter(function)
     app.context_processor(viewer_context)

@@ -21,6 +21,21 @@
   function $$(selector, root) {
     return Array.prototype.slice.call((root || document).querySelectorAll(selector));
   }
+  function csrfToken() {
+    try { return JSON.parse(document.body.getAttribute("hx-headers"))["X-CSRFToken"]; } catch (e) { return ""; }
+  }
+  /* A POST the page makes by itself (a receipt, a sign of activity): nothing to swap, and no
+     noise when it fails. Resolves to the answer's status, 0 when there was none. */
+  function postQuietly(url, values) {
+    var data = new FormData();
+    Object.keys(values || {}).forEach(function (name) { data.set(name, values[name]); });
+    return fetch(url, {
+      method: "POST", body: data, credentials: "same-origin",
+      headers: { "HX-Request": "true", "X-CSRFToken": csrfToken() }
+    }).then(function (response) { return response.status; }, function () { return 0; });
+  }
+  /* No answer, or one that may be different later: worth trying again. */
+  function retryable(status) { return status === 0 || status === 429 || status >= 500; }
   function newClientId() {
     if (window.crypto && crypto.getRandomValues) {
       var bytes = new Uint8Array(12);
@@ -58,7 +73,10 @@
       });
     });
     source.addEventListener("message", notify);
-    source.addEventListener("open", function () { setConnection("connected", "Connected"); });
+    source.addEventListener("open", function () {
+      setConnection("connected", "Connected");
+      connectionBack();
+    });
     source.addEventListener("error", function () {
       if (!navigator.onLine) { setConnection("offline", "Offline"); }
       else { setConnection("reconnecting", "Reconnecting…"); }
@@ -68,14 +86,55 @@
   window.addEventListener("offline", function () { setConnection("offline", "Offline"); });
   /* A short loss of network may not have broken the stream at all. */
   window.addEventListener("online", function () {
-    if (source && source.readyState === EventSource.OPEN) { setConnection("connected", "Connected"); }
-    else { setConnection("reconnecting", "Reconnecting…"); }
+    if (source && source.readyState === EventSource.OPEN) {
+      setConnection("connected", "Connected");
+      connectionBack();
+    } else { setConnection("reconnecting", "Reconnecting…"); }
   });
+  /* Connected again (or for the first time): what failed meanwhile is tried again now. */
+  function connectionBack() {
+    retryReadNow();
+    resendUnsent(true);
+  }
   /* Whatever a stream event changed, the page's own bookkeeping follows. */
-  document.addEventListener("htmx:sseMessage", function () {
+  function afterStreamEvent() {
     tidyInbox();
     showUnreadInTitle();
     restoreDraft();
+  }
+  document.addEventListener("htmx:sseMessage", afterStreamEvent);
+
+  /* Only what this page can place. An event carries fragments for every view that may show it
+     (the thread, the inbox row, the typing line, the ticks) and a page shows only some; htmx
+     would log an error for each fragment it has no place for. */
+  function oobTarget(el) {
+    var spec = el.getAttribute("hx-swap-oob");
+    var colon = spec.indexOf(":");
+    if (colon > 0) { return document.querySelector(spec.slice(colon + 1)); }
+    return el.id ? document.getElementById(el.id) : null;
+  }
+  function placeable(html) {
+    if (typeof html !== "string" || html.indexOf("hx-swap-oob") < 0) { return html; }
+    var template = document.createElement("template");
+    template.innerHTML = html;
+    $$("[hx-swap-oob]", template.content).forEach(function (el) {
+      if (!oobTarget(el)) { el.remove(); }
+    });
+    return template.innerHTML;
+  }
+  document.addEventListener("htmx:sseBeforeMessage", function (event) {
+    var elt = event.detail.elt;
+    event.preventDefault(); /* swapped here instead, without what has no place on this page */
+    htmx.swap(elt, placeable(event.detail.data), { swapStyle: "none", swapDelay: 0, settleDelay: 0 },
+      { contextElement: elt });
+    afterStreamEvent();
+  });
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    event.detail.serverResponse = placeable(event.detail.serverResponse);
+  });
+  /* A typing signal means something only live: offline it is not even tried. */
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (!navigator.onLine && /\/typing$/.test(event.detail.requestConfig.path)) { event.preventDefault(); }
   });
 
   /* -- messages into threads --------------------------------------------------------------- */
@@ -133,6 +192,7 @@
     });
     if (pinned) { scrollToBottom(); }
     else if (arrivals) { var jump = $(".jump-new"); if (jump) { jump.hidden = false; } }
+    expireUnsend();
     return arrivals;
   }
 
@@ -186,6 +246,28 @@
     setTimeout(function () { restoreFromBottom = null; }, 0);
   });
 
+  /* -- Unsend: offered only while the server would still take it --------------------------- */
+
+  /* Each Unsend says how many seconds it has left (data-unsend-for, counted when the page or the
+     event was drawn, so the phone's clock does not matter); it goes when they run out. One
+     timer, for the next to go. A form showing the answer to a late press stays. */
+  var unsendTimer = null;
+  function expireUnsend() {
+    clearTimeout(unsendTimer);
+    var now = Date.now();
+    var next = Infinity;
+    $$("form.unsend[data-unsend-for]").forEach(function (form) {
+      var until = Number(form.getAttribute("data-unsend-until"));
+      if (!until) {
+        until = now + Number(form.getAttribute("data-unsend-for")) * 1000;
+        form.setAttribute("data-unsend-until", String(until));
+      }
+      if (until > now) { next = Math.min(next, until); }
+      else if (!$(".error-note", form)) { form.remove(); }
+    });
+    if (next < Infinity) { unsendTimer = setTimeout(expireUnsend, Math.min(next - now + 50, 2147483647)); }
+  }
+
   /* -- the inbox: true to its filter and search, the open conversation marked ---------------- */
 
   function tidyInbox() {
@@ -208,6 +290,28 @@
     });
   }
 
+  /* The search in the browser's history: one entry per search, not one per pause in typing (Back
+     would walk through "ros", "ro"…). Its first results push an entry; while typing goes on,
+     each later one replaces it. A submit or a filter ends the search, and so does a pause of
+     SEARCH_SETTLES_MS: typing after that is a new search. */
+  var SEARCH_SETTLES_MS = 3000;
+  var searchHasEntry = false;
+  var searchSettles = null;
+  document.addEventListener("htmx:beforeHistoryUpdate", function (event) {
+    var detail = event.detail;
+    var request = detail.requestConfig || {};
+    var form = request.elt; /* (detail.elt is the body) */
+    if (!form || !form.matches || !form.matches(".inbox-tools") || detail.history.type !== "push") { return; }
+    var trigger = request.triggeringEvent;
+    var typing = Boolean(trigger && trigger.type === "input");
+    if (searchHasEntry || detail.history.path === location.pathname + location.search) {
+      detail.history.type = "replace";
+    }
+    searchHasEntry = typing;
+    clearTimeout(searchSettles);
+    if (typing) { searchSettles = setTimeout(function () { searchHasEntry = false; }, SEARCH_SETTLES_MS); }
+  });
+
   /* "(3) Inbox · ELako Chat": the page's own title, after the unread total the badge shows. */
   function showUnreadInTitle() {
     var badge = $("#unread-badge");
@@ -221,6 +325,7 @@
 
   var readTimer = null;
   var readOwed = false;
+  var readRetryMs = 0; /* after a failure: 2 s, doubling up to a minute */
   function markReadSoon() {
     if (!readOwed || document.visibilityState !== "visible" || !pinned || readTimer) { return; }
     readTimer = setTimeout(function () {
@@ -231,11 +336,24 @@
       });
       if (!t || !readOwed || !shown.length || document.visibilityState !== "visible" || !pinned) { return; }
       readOwed = false;
-      htmx.ajax("POST", "/c/" + t.getAttribute("data-conversation-id") + "/read",
-        { source: t, swap: "none", values: { up_to_seq: Math.max.apply(null, shown) } });
+      postQuietly("/c/" + t.getAttribute("data-conversation-id") + "/read",
+        { up_to_seq: Math.max.apply(null, shown) }).then(function (status) {
+        if (!retryable(status)) { readRetryMs = 0; return; }
+        /* Marking read is idempotent: try again, later each time, and at once when the
+           connection is back (connectionBack). */
+        readOwed = true;
+        readRetryMs = Math.min(readRetryMs ? readRetryMs * 2 : 2000, 60000);
+        readTimer = setTimeout(function () { readTimer = null; markReadSoon(); }, readRetryMs);
+      });
     }, 400);
   }
   document.addEventListener("visibilitychange", markReadSoon);
+  function retryReadNow() {
+    if (!readOwed) { return; }
+    clearTimeout(readTimer);
+    readTimer = null;
+    markReadSoon();
+  }
 
   /* -- activity: focus or input tells the server someone is here, so unread-message emails
      wait; a tab left open but idle says nothing, and does not swallow them. Loading the page
@@ -244,7 +362,7 @@
   function signalActivity() {
     if (!$("#live") || document.visibilityState !== "visible" || Date.now() - activitySentAt < 60000) { return; }
     activitySentAt = Date.now();
-    htmx.ajax("POST", "/activity", { source: document.body, swap: "none" });
+    postQuietly("/activity");
   }
   ["focus", "keydown", "pointerdown", "wheel"].forEach(function (type) {
     window.addEventListener(type, signalActivity, true);
@@ -308,6 +426,35 @@
   var SEND_TIMEOUT_MS = 30000; /* 2G is slow, but a send that hangs must end as "not sent" */
   var outbox = Promise.resolve(); /* sends wait for the one before: the server numbers them in order */
   var unsent = {}; /* client_id -> text, for Retry */
+  var inFlight = {}; /* client_id -> true while its request is out */
+
+  /* What was not sent yet is kept for its conversation in this tab, in the order written, like a
+     draft: a reload shows it again as not sent, and it goes out by itself when the page is
+     connected. `auto: false` marks one the server refused (too long, blocked): only a tap
+     sends that again. */
+  function unsentKey(conversationId) { return "elako-unsent:" + conversationId; }
+  function storedUnsent(conversationId) {
+    try { return JSON.parse(sessionStorage.getItem(unsentKey(conversationId))) || []; } catch (e) { return []; }
+  }
+  function storeUnsent(conversationId, change) {
+    try {
+      var items = change(storedUnsent(conversationId));
+      if (items.length) { sessionStorage.setItem(unsentKey(conversationId), JSON.stringify(items)); }
+      else { sessionStorage.removeItem(unsentKey(conversationId)); }
+    } catch (e) { /* storage blocked: kept for this page only */ }
+  }
+  function keepUnsent(conversationId, clientId, body, auto) {
+    storeUnsent(conversationId, function (items) {
+      var kept = items.filter(function (i) { return i.id === clientId; })[0];
+      if (kept) { kept.auto = auto; } else { items.push({ id: clientId, body: body, auto: auto }); }
+      return items;
+    });
+  }
+  function forgetUnsent(conversationId, clientId) {
+    storeUnsent(conversationId, function (items) {
+      return items.filter(function (i) { return i.id !== clientId; });
+    });
+  }
 
   function pendingCopy(body, clientId) {
     var item = document.createElement("li");
@@ -327,7 +474,8 @@
     return item;
   }
 
-  function showFailed(item, message) {
+  function showFailed(item, message, auto) {
+    if (auto === false) { item.setAttribute("data-refused", ""); } else { item.removeAttribute("data-refused"); }
     item.classList.remove("pending");
     item.classList.add("failed");
     var meta = $(".meta", item);
@@ -338,6 +486,29 @@
     retry.textContent = "Retry";
     meta.appendChild(retry);
     item.setAttribute("title", message);
+    showUnsentNote();
+  }
+
+  /* Several not sent: one tap sends them all again, in order. */
+  function showUnsentNote() {
+    var t = thread();
+    var failed = t ? $$(".msg.failed", t).length : 0;
+    var note = t && $(".unsent-note", t);
+    if (failed < 2) { if (note) { note.remove(); } return; }
+    if (!note) {
+      note = document.createElement("p");
+      note.className = "unsent-note";
+      note.setAttribute("role", "status");
+      note.appendChild(document.createElement("span"));
+      var all = document.createElement("button");
+      all.type = "button";
+      all.className = "link-button retry-all";
+      all.textContent = "Retry all";
+      note.appendChild(document.createTextNode(" "));
+      note.appendChild(all);
+      t.insertBefore(note, $(".jump-new", t));
+    }
+    note.firstChild.textContent = failed + " messages not sent.";
   }
 
   function composerError(message) {
@@ -357,30 +528,80 @@
     }).then(function (response) {
       var redirect = response.headers.get("HX-Redirect"); /* signed out meanwhile */
       if (redirect) { location.assign(redirect); }
-      return response.text().then(function (html) { return { ok: response.ok, html: html }; });
+      return response.text().then(function (html) { return { ok: response.ok, status: response.status, html: html }; });
     }).finally(function () { if (timer) { clearTimeout(timer); } });
   }
 
+  /* The page's copy of a message not sent yet (the thread may have been drawn again since). */
+  function copyOf(clientId) { var list = messageList(); return list && $('[data-pending="' + clientId + '"]', list); }
+
   function send(form, body, clientId) {
+    if (!thread()) { return; }
     var list = messageList();
-    var item = list && $('[data-pending="' + clientId + '"]', list);
+    var item = copyOf(clientId);
     if (list && !item) { item = list.appendChild(pendingCopy(body, clientId)); }
+    var conversationId = thread().getAttribute("data-conversation-id");
     unsent[clientId] = body;
+    inFlight[clientId] = true;
+    keepUnsent(conversationId, clientId, body, true);
+    showUnsentNote();
     outbox = outbox.then(function () {
       return post(form, body, clientId).then(function (answer) {
         if (answer.ok) {
+          forgetUnsent(conversationId, clientId);
           delete unsent[clientId];
           if (messageList()) { placeAll(messageList(), fragmentOf(answer.html).firstElementChild); }
           return;
         }
         var reason = fragmentOf(answer.html).textContent.trim() || "The message was not sent.";
+        var auto = retryable(answer.status);
+        keepUnsent(conversationId, clientId, body, auto);
         composerError(reason);
-        if (item) { showFailed(item, reason); }
+        if (copyOf(clientId)) { showFailed(copyOf(clientId), reason, auto); }
       }, function () {
-        if (item) { showFailed(item, "No connection. Retry when you are back online."); }
+        if (copyOf(clientId)) { showFailed(copyOf(clientId), "No connection. Retry when you are back online."); }
       });
     }).catch(function (error) {
       console.error(error); /* a bug here must not stop the messages queued after this one */
+    }).finally(function () {
+      delete inFlight[clientId];
+      showUnsentNote();
+    });
+  }
+
+  /* Every message not sent, in the order written; `automatic`: only those worth trying without
+     being asked (not those the server refused). */
+  function resendUnsent(automatic) {
+    var form = $("#composer");
+    var t = thread();
+    if (!form || !t) { return; }
+    $$(".msg.failed[data-pending]", t).forEach(function (item) {
+      var clientId = item.getAttribute("data-pending");
+      if ((automatic && item.hasAttribute("data-refused")) || unsent[clientId] === undefined) { return; }
+      item.classList.remove("failed");
+      item.classList.add("pending");
+      $(".meta", item).textContent = "Sending…";
+      send(form, unsent[clientId], clientId);
+    });
+    composerError("");
+  }
+
+  /* After a reload (or the thread drawn again): what was not sent is shown again, after the
+     thread, unless the server has it already (its answer was lost). */
+  function restoreUnsent() {
+    var t = thread();
+    var list = messageList();
+    if (!t || !list) { return; }
+    var conversationId = t.getAttribute("data-conversation-id");
+    storedUnsent(conversationId).forEach(function (kept) {
+      if ($('.msg[data-client-id="' + kept.id + '"]', list)) {
+        forgetUnsent(conversationId, kept.id);
+        return;
+      }
+      unsent[kept.id] = kept.body;
+      if (copyOf(kept.id)) { return; }
+      var item = list.appendChild(pendingCopy(kept.body, kept.id));
+      if (!inFlight[kept.id]) { showFailed(item, "Not sent before the page was reloaded.", kept.auto); }
     });
   }
 
@@ -401,17 +622,10 @@
     scrollToBottom();
   });
 
+  /* Retry (on any of them) and Retry all send every message not sent, in order: one sent
+     alone would overtake those written before it. */
   document.addEventListener("click", function (event) {
-    var retry = event.target.closest(".retry");
-    var form = $("#composer");
-    if (!retry || !form) { return; }
-    var item = retry.closest(".msg");
-    var clientId = item.getAttribute("data-pending");
-    item.classList.remove("failed");
-    item.classList.add("pending");
-    $(".meta", item).textContent = "Sending…";
-    composerError("");
-    send(form, unsent[clientId], clientId);
+    if (event.target.closest(".retry, .retry-all")) { resendUnsent(false); }
   });
 
   /* A draft is kept for its conversation in this tab: the composer may be drawn again (a block
@@ -461,7 +675,9 @@
       scrollToBottom();
       if (resized) { resized.disconnect(); resized.observe(el); }
     }
+    restoreUnsent();
     restoreDraft();
+    expireUnsend();
     var textarea = $("#composer textarea");
     if (textarea && window.matchMedia("(pointer: fine)").matches) { textarea.focus(); }
   }
@@ -472,6 +688,7 @@
   });
   document.addEventListener("htmx:afterSettle", function (event) {
     var elt = event.detail.elt;
+    expireUnsend(); /* older history may bring Unsend buttons too */
     if (elt && elt.id === "thread") {
       settle();
       readOwed = true; /* a refreshed thread is not marked read by the server: this page decides */

@@ -232,12 +232,12 @@ ROUTES = {
                 "refresh_token"]}),
     # any signed-in user, about themselves
     ("pages.inbox", "GET"): Route("signed_in", "/inbox", "page", ok=(200,)),
-    ("pages.stores", "GET"): Route("signed_in", "/stores", "page", ok=(200,)),
+    ("pages.stores", "GET"): Route("signed_in", "/stores", "page", ok=(200, 303)),  # stores: inbox
     ("pages.settings", "GET"): Route("signed_in", "/settings", "page", ok=(200,), htmx=False),
-    ("pages.settings", "POST"): Route("signed_in", "/settings", "page", ok=(200,), htmx=False,
+    ("pages.settings", "POST"): Route("signed_in", "/settings", "page", ok=(303,), htmx=False,
                                       form={"name": "{name}", "timezone": "Asia/Manila"}),
     ("pages.change_password", "POST"): Route(
-        "signed_in", "/settings/password", "page", ok=(200,), htmx=False,
+        "signed_in", "/settings/password", "page", ok=(303,), htmx=False,
         form={"current_password": PASSWORD, "new_password": PASSWORD}, ends_other_sessions=True),
     ("pages.end_other_sessions", "POST"): Route(
         "signed_in", "/settings/sessions/end-others", "page", ok=(303,), htmx=False,

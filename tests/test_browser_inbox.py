@@ -43,6 +43,27 @@ def test_back_after_a_search_is_the_whole_page_again(server, browsers, store_wit
     expect(page.get_by_role("navigation", name="Main")).to_be_visible()
 
 
+def test_a_search_typed_with_pauses_is_one_step_back(server, browsers, store_with_customers):
+    """Issue 16: each pause in typing pushed a history entry, so Back walked through "be", "b"…
+    The URL follows the typing (replaced), and the search has one entry."""
+    store, _, _ = store_with_customers
+    page = browsers.page(server, store, "/inbox")
+    connected(page)
+    before = page.evaluate("history.length")
+    search = page.get_by_role("searchbox", name="Search by customer name")
+    for typed in ("b", "be", "ben"):
+        search.fill(typed)  # each a pause long enough for its own results
+        expect(page).to_have_url(re.compile(rf"/inbox\?q={typed}(&|$)"))
+    expect(names(page)).to_have_text(["Ben Cruz"])
+    search.press("Enter")  # submitted: the same search, no second entry
+    expect(names(page)).to_have_text(["Ben Cruz"])
+    page.wait_for_timeout(500)
+    assert page.evaluate("history.length") == before + 1
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"/inbox$"))
+    expect(names(page)).to_have_text(["Ben Cruz", "Ana Reyes"])
+
+
 def test_typing_in_the_search_box_is_never_lost(server, browsers, store_with_customers):
     """Results swap under the search box, never the box itself: keys typed while an answer is on
     its way stay, and so does the focus."""

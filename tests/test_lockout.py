@@ -139,3 +139,20 @@ def test_a_revoked_session_cannot_be_refreshed(api, people):
     api.delete("/api/auth/token", headers={"Authorization": f"Bearer {issued['access_token']}"})
     assert api.post("/api/auth/refresh", json={"refresh_token": issued["refresh_token"]}
                     ).status_code == 401
+
+
+@pytest.mark.settings(SIGN_IN_FREE_FAILURES=2, SIGN_IN_MAX_DELAY_SECONDS=900)
+def test_a_browser_told_to_wait_keeps_the_form_the_email_and_the_wait(app, people, clock):
+    """Issue 16: the refusal is the sign-in form again, not an error page with an inbox link."""
+    owner = people.customer()
+    browser = PageClient(app)
+    for attempt in range(6):
+        clock[0] += 120  # each wait over: only the count grows, the wait doubles
+        answer = browser.post("/signin", {"email": owner.email, "password": f"guess {attempt}"})
+        assert answer.status_code == 401
+    answer = browser.post("/signin", {"email": owner.email, "password": "one more"})
+    page = answer.get_data(as_text=True)
+    assert answer.status_code == 429 and answer.headers["Retry-After"] == "8"
+    assert "Too many sign-in attempts. You can try again in 8 seconds." in page
+    assert f'name="email" value="{owner.email}"' in page and 'name="password"' in page
+    assert "Go to your inbox" not in page

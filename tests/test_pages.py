@@ -73,6 +73,14 @@ def test_customer_finds_a_store_and_starts_a_conversation(people):
     assert re.search(r'<textarea[^>]*name="body"', html(thread))
 
 
+def test_a_store_opening_the_store_directory_gets_its_inbox(people):
+    """Issue 16: the directory listed every store, the store itself too, and its Message buttons
+    ended in "Customer was not found"."""
+    store = people.store()
+    answer = store.page.get("/stores")
+    assert answer.status_code == 303 and answer.headers["Location"].endswith("/inbox")
+
+
 def test_send_without_javascript_redirects_back_to_the_thread(chat):
     customer, store, conversation_id = chat
     response = customer.page.post(f"/c/{conversation_id}/messages",
@@ -90,12 +98,18 @@ def test_send_without_javascript_redirects_back_to_the_thread(chat):
     assert 'class="msg in"' in store_view and "Pwede po pa-deliver?" in store_view
 
 
-def test_send_error_without_javascript_keeps_the_draft(chat):
+def test_send_error_without_javascript_redirects_and_keeps_the_draft(chat):
+    """Post/Redirect/Get (issue 16): the URL must not stay on .../messages, where a reload would
+    post the form again; the page it redirects to shows the error and the text typed, once."""
     customer, _, conversation_id = chat
     response = customer.page.post(f"/c/{conversation_id}/messages", {"body": "x" * 4001})
-    assert response.status_code == 413
-    assert "at most 4,000 characters" in html(response)
-    assert "x" * 4001 in html(response)  # the draft is kept in the textarea
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith(f"/c/{conversation_id}#composer")
+    page = html(customer.page.get(f"/c/{conversation_id}"))
+    assert "at most 4,000 characters" in page
+    assert "x" * 4001 in page  # the draft is kept in the textarea
+    again = html(customer.page.get(f"/c/{conversation_id}"))  # a reload: the error is over
+    assert "at most 4,000 characters" not in again and "x" * 4001 not in again
 
 
 def test_send_with_htmx_answers_with_the_sent_fragment(chat):
@@ -201,7 +215,11 @@ def test_settings_change_name_and_timezone(people):
     store = people.store(name="Old Name")
     response = store.page.post("/settings", {"name": "New Name", "description": "Fresh bread",
                                              "timezone": "Asia/Tokyo"})
-    assert response.status_code == 200 and "New Name" in html(response)
+    # Post/Redirect/Get (issue 16): a reload of the page after saving does not post again.
+    assert response.status_code == 303 and response.headers["Location"].endswith("/settings?saved=1")
+    page = html(store.page.get(response.headers["Location"]))
+    assert "New Name" in page and "Saved." in page
+    assert "Saved." not in html(store.page.get("/settings"))
     assert store.api.get("/api/me").json["timezone"] == "Asia/Tokyo"
     bad = store.page.post("/settings", {"name": "New Name", "timezone": "Mars/Olympus"})
     assert bad.status_code == 422

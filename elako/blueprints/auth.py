@@ -36,19 +36,19 @@ def _next_url():
 def sign_in():
     if g.user is not None and request.method == "GET":
         return redirect(_next_url())
-    error, status = None, 200
+    error, status, wait = None, 200, None
     if request.method == "POST":
         try:
             user = accounts.authenticate(request.form, client_ip=request.remote_addr,
                                          device_token=request.cookies.get(DEVICE_COOKIE))
         except ServiceError as exc:
-            if exc.status == 429:
-                raise
-            error, status = exc.message, exc.status
+            # Too many tries too: the form stays, with the email and how long to wait.
+            error, status, wait = exc.message, exc.status, exc.retry_after
         else:
             return _signed_in(user, _next_url())
-    return render_template("auth/signin.html", error=error, email=request.form.get("email", ""),
-                           next=request.values.get("next", "")), status
+    page = render_template("auth/signin.html", error=error, wait=wait,
+                           email=request.form.get("email", ""), next=request.values.get("next", ""))
+    return page, status, {"Retry-After": str(int(wait))} if wait is not None else {}
 
 
 @bp.route("/signup", methods=["GET", "POST"])

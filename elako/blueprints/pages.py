@@ -16,7 +16,8 @@ from ..errors import NotFound, RateLimited, ServiceError
 from ..identity import load_from_cookie, login_required
 from ..realtime import get_bus
 from ..services import (
-    accounts, conversations, data_rights, inputs, messages, privacy, sessions, typing,
+    accounts, carryover, conversations, data_rights, inputs, messages, privacy, sessions,
+    typing,
 )
 from ..services.accounts import TIMEZONES
 from ..services.payloads import conversation_payload, message_payload
@@ -85,6 +86,8 @@ def inbox():
 @bp.get("/stores")
 @login_required
 def stores():
+    if g.user.role != "customer":  # the directory is where customers find stores to write to
+        return redirect(url_for("pages.inbox"), code=303)
     search = inputs.search_text(request.args.get("q"))
     return page_or_fragment("stores.html", "_store_list.html", stores=accounts.list_stores(search),
                             search=search, **_chrome())
@@ -125,6 +128,8 @@ def conversation(conversation_id):
         found.reload()
         chrome["unread_total"] = messages.unread_total(g.user.id)
     context = _thread_context(found, before)
+    if not is_htmx():  # a send refused without JavaScript: its error, and the text typed
+        context.update(carryover.take(g.auth_session.id, f"composer:{found.id}"))
     return page_or_fragment("conversation.html", "_thread_refresh.html", **chrome, **context,
                             **_inbox_context())
 
@@ -137,14 +142,12 @@ def send(conversation_id):
     except ServiceError as exc:
         if is_htmx() or exc.status not in (413, 422, 403, 429):
             raise
-        # Without JavaScript: show the page again with the error and the text kept.
+        # Without JavaScript: back to the page (a reload must not post again), which shows the
+        # error with the text kept.
         found = conversations.conversation_for(g.user, conversation_id)
-        response = make_response(render_template(
-            "conversation.html", **_chrome(), **_thread_context(found), **_inbox_context(),
-            error=exc.message, draft=request.form.get("body", "")), exc.status)
-        if exc.retry_after is not None:
-            response.headers["Retry-After"] = str(int(exc.retry_after))
-        return response
+        carryover.keep(g.auth_session.id, f"composer:{found.id}", error=exc.message,
+                       draft=request.form.get("body", ""))
+        return back_to(url_for("pages.conversation", conversation_id=found.id) + "#composer")
     if is_htmx():
         return render_template("events/sent.html", m=message_payload(message))
     return back_to(url_for("pages.conversation", conversation_id=conversation_id) + "#composer")
@@ -206,15 +209,17 @@ def _settings_page(status=200, **context):
 @bp.route("/settings", methods=["GET", "POST"])
 @login_required
 def settings():
-    if request.method == "GET":
-        return _settings_page()
+    if request.method == "GET":  # after a save (Post/Redirect/Get), the outcome is in the URL
+        return _settings_page(saved=request.args.get("saved") == "1",
+                              password_changed=request.args.get("password") == "changed",
+                              ended=request.args.get("ended", 0, type=int))
     # A checkbox left unticked is not sent at all.
     form = {**request.form.to_dict(), "hide_presence": "hide_presence" in request.form}
     try:
         accounts.update_profile(g.user, form)
     except ServiceError as exc:
         return _settings_page(exc.status, error=exc)
-    return _settings_page(saved=True)
+    return back_to(url_for("pages.settings", saved=1))
 
 
 @bp.post("/settings/password")
@@ -226,7 +231,7 @@ def change_password():
         if exc.status == 429:
             raise
         return _settings_page(exc.status, password_error=exc)
-    return _settings_page(password_changed=True, ended=ended)
+    return back_to(url_for("pages.settings", password="changed", ended=ended) + "#password")
 
 
 @bp.post("/settings/sessions/<session_id>/end")
