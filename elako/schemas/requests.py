@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from flask import current_app
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, Strict
 from pydantic_core import PydanticCustomError
+from spectree.model_adapter.pydantic_adapter import BaseFile
 
 from ..errors import InvalidInput
 from ..models import MESSAGE_TYPES, ROLES, WEBHOOK_EVENT_TYPES
@@ -166,6 +167,9 @@ class NewConversation(BaseModel):
         return getattr(self, key)
 
 
+ClientId = Annotated[str | None, BeforeValidator(_none_if_empty), AfterValidator(_client_id)]
+
+
 class NewMessage(BaseModel):
     """A message to send; retry with the same `client_id` to send it at most once."""
 
@@ -176,11 +180,29 @@ class NewMessage(BaseModel):
         description="At most MESSAGE_MAX_LENGTH characters (4,000 by default): longer is "
                     "413 `message_too_long`.")
     type: Literal[MESSAGE_TYPES] = Field("text", title="Type")
-    client_id: Annotated[str | None, BeforeValidator(_none_if_empty),
-                         AfterValidator(_client_id)] = Field(
+    client_id: ClientId = Field(
         None, title="client_id", json_schema_extra={"pattern": r"^[A-Za-z0-9._:-]{1,64}$"},
         description="Your own id for this message: a retry with the same one returns the first "
                     "message (200) instead of sending it twice.")
+
+
+class NewAttachment(BaseModel):
+    """A photo or file to send (multipart/form-data), with an optional caption; retry with the
+    same `client_id` to send it at most once (the file is stored once)."""
+
+    file: BaseFile = Field(
+        title="File", description="Exactly one. Photos (JPEG, PNG, WebP, GIF, HEIC) are re-encoded "
+        "without metadata; PDF, text, CSV, DOCX and XLSX are kept as sent. The type is read from "
+        "the bytes: anything else is 415 `unsupported_file_type`. At most ATTACHMENT_MAX_BYTES "
+        "(10 MB by default): 413 `file_too_large`. A damaged image or a decompression bomb: 422.")
+    body: Text(None, required=False, multiline=True) = Field(
+        "", title="Caption", description="Optional, at most MESSAGE_MAX_LENGTH characters.")
+    client_id: ClientId = NewMessage.model_fields["client_id"]
+
+
+class AttachmentQuery(BaseModel):
+    size: Literal["full", "thumb"] = Field("full", description="`thumb`: a photo's thumbnail "
+                                           "(at most 320 px, JPEG); a file has none.")
 
 
 class ReadReceipt(BaseModel):

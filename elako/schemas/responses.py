@@ -103,6 +103,23 @@ class ConversationPage(BaseModel):
                                                 "the end.")
 
 
+class Attachment(BaseModel):
+    """A photo or file. `url` serves it (Bearer); for a photo `thumbnail_url` serves its thumbnail,
+    and width and height (of the photo as stored, at most 1,600 px) are set; a file has null."""
+
+    id: str
+    name: str = Field(description="The name it was sent with; its extension fits its type.")
+    content_type: str = Field(description="Decided from the bytes: image/jpeg or image/png for "
+                                          "photos (re-encoded), else as sent.")
+    size: int = Field(description="Bytes.")
+    url: str
+    width: int | None
+    height: int | None
+    thumbnail_url: str | None
+    thumbnail_width: int | None = None
+    thumbnail_height: int | None = None
+
+
 class Message(BaseModel):
     id: str
     conversation_id: str
@@ -116,6 +133,8 @@ class Message(BaseModel):
     delivered_at: Time | None
     read_at: Time | None
     deleted: bool
+    attachment: Attachment | None = Field(description="Set for `image` and `file` messages; null "
+                                                      "once unsent.")
 
 
 class MessagePage(BaseModel):
