@@ -18,6 +18,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from .errors import FRIENDLY, error_response
 from .services.attachments import too_large
+from .services.filetypes import ACCEPT_ATTRIBUTE
 
 UPLOAD_ENDPOINTS = {"api.send_message", "pages.send"}
 FILE_CACHE_CONTROL = "private, max-age=31536000, immutable"
@@ -45,6 +46,7 @@ class AppRequest(Request):
 
 def init_app(app):
     app.request_class = AppRequest
+    app.jinja_env.globals["attachment_accept"] = ACCEPT_ATTRIBUTE
 
     @app.errorhandler(RequestEntityTooLarge)
     def handle_too_large(_exc):

@@ -247,8 +247,8 @@ def list_messages(conversation_id):
 @contract({200: answers.Message, 201: answers.Message}, 403, 404, 409, 429,
           json=schemas.NewMessage, form=schemas.NewAttachment, tag="messages")
 def send_message(conversation_id):
-    """Send a message (JSON), or a photo or file with an optional caption (multipart/form-data):
-    201, or 200 with the first message for a client_id already used"""
+    """Send a message (JSON), or a photo or file with a caption (multipart/form-data): 201, or
+    200 with the first message for a client_id already used"""
     if request.mimetype == "multipart/form-data":
         message, created = attachments.send(g.user, conversation_id, request.form, request.files)
     else:
@@ -259,8 +259,7 @@ def send_message(conversation_id):
 @bp.get("/attachments/<attachment_id>")
 @contract({200: None, 206: None, 304: None}, 404, query=schemas.AttachmentQuery, tag="messages")
 def attachment(attachment_id):
-    """A photo or file from one of your conversations (`size=thumb`: a photo's thumbnail). ETag
-    and 304, Range and 206; kept a year by your own cache"""
+    """A photo or file from your conversations: ETag and 304, Range and 206"""
     return file_response(attachments.open_attachment(
         g.user, attachment_id, thumbnail=request.context.query.size == "thumb"))
 

@@ -191,18 +191,15 @@ class NewAttachment(BaseModel):
     same `client_id` to send it at most once (the file is stored once)."""
 
     file: BaseFile = Field(
-        title="File", description="Exactly one. Photos (JPEG, PNG, WebP, GIF, HEIC) are re-encoded "
-        "without metadata; PDF, text, CSV, DOCX and XLSX are kept as sent. The type is read from "
-        "the bytes: anything else is 415 `unsupported_file_type`. At most ATTACHMENT_MAX_BYTES "
-        "(10 MB by default): 413 `file_too_large`. A damaged image or a decompression bomb: 422.")
-    body: Text(None, required=False, multiline=True) = Field(
-        "", title="Caption", description="Optional, at most MESSAGE_MAX_LENGTH characters.")
+        title="File", description="JPEG, PNG, WebP, GIF, HEIC (re-encoded, metadata removed), "
+        "PDF, text, CSV, DOCX, XLSX, told from the bytes (else 415 `unsupported_file_type`); "
+        "at most ATTACHMENT_MAX_BYTES (413 `file_too_large`); a damaged image: 422.")
+    body: Text(None, required=False, multiline=True) = Field("", title="Caption")
     client_id: ClientId = NewMessage.model_fields["client_id"]
 
 
 class AttachmentQuery(BaseModel):
-    size: Literal["full", "thumb"] = Field("full", description="`thumb`: a photo's thumbnail "
-                                           "(at most 320 px, JPEG); a file has none.")
+    size: Literal["full", "thumb"] = Field("full", description="`thumb`: a photo's thumbnail.")
 
 
 class ReadReceipt(BaseModel):

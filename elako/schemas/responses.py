@@ -104,14 +104,12 @@ class ConversationPage(BaseModel):
 
 
 class Attachment(BaseModel):
-    """A photo or file. `url` serves it (Bearer); for a photo `thumbnail_url` serves its thumbnail,
-    and width and height (of the photo as stored, at most 1,600 px) are set; a file has null."""
+    """A photo or file at `url`. Photos have a size and a `thumbnail_url`; files have null."""
 
     id: str
-    name: str = Field(description="The name it was sent with; its extension fits its type.")
-    content_type: str = Field(description="Decided from the bytes: image/jpeg or image/png for "
-                                          "photos (re-encoded), else as sent.")
-    size: int = Field(description="Bytes.")
+    name: str
+    content_type: str
+    size: int
     url: str
     width: int | None
     height: int | None
@@ -133,8 +131,7 @@ class Message(BaseModel):
     delivered_at: Time | None
     read_at: Time | None
     deleted: bool
-    attachment: Attachment | None = Field(description="Set for `image` and `file` messages; null "
-                                                      "once unsent.")
+    attachment: Attachment | None = Field(description="Of `image` and `file` messages.")
 
 
 class MessagePage(BaseModel):
