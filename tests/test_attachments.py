@@ -119,6 +119,21 @@ def test_a_png_named_pdf_is_accepted_as_a_png(chat):
     assert answer.json["attachment"]["name"] == "receipt.png"
 
 
+def test_an_iphone_heic_photo_is_converted(chat):
+    import pillow_heif  # in requirements.txt: iPhone photos must work
+
+    pillow_heif.register_heif_opener()
+    out = io.BytesIO()
+    Image.new("RGB", (640, 480), (30, 90, 160)).save(out, "HEIF")
+    customer, store, conversation_id = chat
+    answer = upload(customer, conversation_id, out.getvalue(), "IMG_5001.HEIC")
+    assert answer.status_code == 201, answer.json
+    attachment = answer.json["attachment"]
+    assert attachment["content_type"] == "image/jpeg" and attachment["name"] == "IMG_5001.jpg"
+    served = store.api.get(attachment["url"]).data
+    assert Image.open(io.BytesIO(served)).format == "JPEG"
+
+
 @pytest.mark.parametrize("data, name, content_type", [
     (b"<!DOCTYPE html><html><script>alert(1)</script></html>", "photo.jpg", "image/jpeg"),
     (b"<html><body onload=alert(1)>", "notes.txt", "text/plain"),
@@ -341,6 +356,8 @@ def test_the_composer_sends_a_photo_without_javascript(chat):
     assert f'width="{message.attachment.thumb_width}"' in thread
     assert f'alt="Photo from {customer.name}"' in thread
     assert store.page.get(thumb).status_code == 200
+    own = customer.page.get(f"/c/{conversation_id}").get_data(as_text=True)
+    assert 'alt="Photo you sent"' in own
 
 
 def test_a_refused_file_shows_the_page_again_with_the_reason(chat):

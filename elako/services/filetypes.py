@@ -16,12 +16,7 @@ from ..errors import UnsupportedMediaType
 
 ACCEPTED_LABEL = "photos (JPEG, PNG, WebP, GIF, HEIC), PDF, text, CSV, Word (.docx) and Excel (.xlsx)"
 # What the file input offers (phones then offer the camera too); the server decides regardless.
-ACCEPT_ATTRIBUTE = ",".join([
-    "image/*", ".heic", ".heif", "application/pdf", ".pdf", "text/plain", ".txt", "text/csv", ".csv",
-    ".docx", ".xlsx",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-])
+ACCEPT_ATTRIBUTE = "image/*,.heic,.heif,.pdf,.txt,.csv,.docx,.xlsx"
 HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif"}
 # Markup a browser would render (and run) if it ever sniffed a text file as a document.
 MARKUP = re.compile(rb"<\s*(!doctype|html|head|body|script|svg|iframe|\?xml|!entity|"
