@@ -375,3 +375,20 @@ def test_a_refused_file_shows_the_page_again_with_the_reason(chat):
     assert answer.status_code == 415
     page = answer.get_data(as_text=True)
     assert "can’t be sent" in page and "caption kept" in page
+
+
+# -- through the real driver -----------------------------------------------------------------------
+
+@pytest.mark.over_the_wire
+def test_gridfs_through_pymongo_stores_opens_and_removes(chat):
+    """The same storage through pymongo's wire protocol (MONGODB_URI, or the tests' wire server),
+    as production runs it: nothing here relies on mongomock's own GridFS."""
+    customer, store, conversation_id = chat
+    data = b"Milo 1kg,350\n" * 50_000  # 650 KB: more than one GridFS chunk (255 KB)
+    message = upload(customer, conversation_id, data, "presyo.csv").json
+    assert store.api.get(message["attachment"]["url"]).data == data
+    part = store.api.get(message["attachment"]["url"], headers={"Range": "bytes=300000-300012"})
+    assert part.status_code == 206 and part.data == data[300000:300013]
+    assert stored_files() == (1, 3)
+    customer.api.delete(f"/api/messages/{message['id']}")
+    assert stored_files() == (0, 0)
