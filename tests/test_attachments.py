@@ -256,6 +256,25 @@ def test_a_send_refused_after_checking_the_file_leaves_nothing(chat):
     assert Conversation.objects.get(id=conversation_id).last_seq == 0
 
 
+def test_a_photo_stored_but_not_announced_keeps_its_file_for_the_retry(chat, monkeypatch):
+    from redis.exceptions import ConnectionError as RedisDown
+
+    from elako.services import messages
+
+    customer, store, conversation_id = chat
+
+    def redis_gone(*_args):
+        raise RedisDown("Redis is restarting")
+    monkeypatch.setattr(messages, "_announce", redis_gone)
+    first = upload(customer, conversation_id, png(), "a.png", client_id="photo-2")
+    assert first.status_code == 503
+    monkeypatch.undo()
+    retry = upload(customer, conversation_id, png(), "a.png", client_id="photo-2")
+    assert retry.status_code == 200, retry.json  # the message stored by the first attempt
+    assert stored_files()[0] == 2
+    assert store.api.get(retry.json["attachment"]["url"]).status_code == 200
+
+
 # -- opening ---------------------------------------------------------------------------------------
 
 def test_only_the_two_participants_can_open_it(chat, people):
@@ -319,9 +338,9 @@ def test_photos_open_inline(chat):
 
 # -- unsending and encryption ----------------------------------------------------------------------
 
-def test_unsend_removes_the_file_and_its_thumbnail(chat):
+def test_unsend_removes_the_file_and_its_thumbnail(app, redis, chat):
     customer, store, conversation_id = chat
-    message = upload(customer, conversation_id, png(), "a.png", body="oops").json
+    message = upload(customer, conversation_id, png(), "wrong-receipt.png").json  # no caption
     assert stored_files()[0] == 2
     answer = customer.api.delete(f"/api/messages/{message['id']}")
     assert answer.status_code == 200 and answer.json["attachment"] is None
@@ -329,6 +348,9 @@ def test_unsend_removes_the_file_and_its_thumbnail(chat):
     assert store.api.get(message["attachment"]["url"]).status_code == 404
     conversation = store.api.get(f"/api/conversations/{conversation_id}").json
     assert conversation["last_message"]["preview"] == ""
+    # Nor does the stored event stream keep what the file was.
+    stream = redis.xrange(app.extensions["bus"].stream_key(store.id))
+    assert stream and not any("wrong-receipt" in fields["data"] for _id, fields in stream)
 
 
 @pytest.mark.settings(MESSAGE_ENCRYPTION_KEYS="Hr4dNzZbmCYHLrJd1N-OCcHhtLEZAcwqgKoZVo4okmM=")

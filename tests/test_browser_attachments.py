@@ -87,6 +87,18 @@ def test_with_javascript_a_photo_is_previewed_sent_retried_and_pictured(server, 
     attach(page, "IMG_2041.JPG", product_photo())
     expect(page.locator("#attach-preview img")).to_be_visible()  # the chosen photo, before sending
 
+    # Cancel while it is on its way (here: an answer that never comes) takes it back.
+    held = []
+    send_url = re.compile(rf"/c/{conversation_id}/messages$")
+    page.route(send_url, lambda route: held.append(route))
+    page.get_by_role("button", name="Send", exact=True).click()
+    cancel = page.locator(".msg.out.pending").get_by_role("button", name="Cancel")
+    expect(page.locator(".msg.out.pending .upload-progress")).to_be_visible()
+    cancel.click()
+    expect(page.locator(".msg.out.pending")).to_have_count(0)
+    page.unroute(send_url)
+    attach(page, "IMG_2041.JPG", product_photo())
+
     # The first try fails (the connection drops); Retry sends the same file again.
     browsers.allow(r"Failed to load resource")
     failures = []

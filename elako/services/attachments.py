@@ -58,7 +58,7 @@ def send(user, conversation_id, form, files):
             user, conversation.id, body=request.body, client_id=request.client_id,
             message_type="image" if attachment.width else "file", attachment=attachment)
     except BaseException:
-        remove_stored(attachment)
+        _discard_unless_sent(attachment)
         raise
     if message.attachment is None or message.attachment.id != attachment.id:
         remove_stored(attachment)  # a concurrent retry stored its own first
@@ -115,6 +115,19 @@ def clean_name(filename, extension, *, default):
         stem = name
     stem = stem.strip(" .")[:NAME_MAX_LENGTH - len(extension)] or default
     return stem + extension
+
+
+def _discard_unless_sent(attachment):
+    """Sending failed: remove the stored files, unless the message was stored before the failure
+    (announcing it failed: the sender's retry finishes that, and the file must be there)."""
+    try:
+        kept = Message.objects(attachment__id=attachment.id).only("id").first()
+    except Exception:  # cannot tell: an orphaned file costs space, a lost one costs a photo
+        log.warning("kept the files of attachment %s: could not tell whether it was sent",
+                    attachment.id)
+        return
+    if kept is None:
+        remove_stored(attachment)
 
 
 def remove_stored(attachment):
