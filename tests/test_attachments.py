@@ -256,6 +256,16 @@ def test_a_send_refused_after_checking_the_file_leaves_nothing(chat):
     assert Conversation.objects.get(id=conversation_id).last_seq == 0
 
 
+@pytest.mark.settings(RATE_LIMIT_SEND="1 per minute")
+def test_a_send_refused_after_storing_the_file_takes_it_back(chat):
+    customer, _store, conversation_id = chat
+    customer.send(conversation_id, "Hello po")
+    answer = upload(customer, conversation_id, png(), "a.png")  # refused by the send limit
+    assert answer.status_code == 429
+    assert stored_files() == (0, 0)
+    assert Message.objects(conversation_id=conversation_id).count() == 1
+
+
 def test_a_photo_stored_but_not_announced_keeps_its_file_for_the_retry(chat, monkeypatch):
     from redis.exceptions import ConnectionError as RedisDown
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from flask import current_app
 
 from .. import imaging
-from ..errors import InvalidInput, NotFound, TooLarge
+from ..errors import Forbidden, InvalidInput, NotFound, TooLarge
 from ..models import Attachment, Message
 from ..schemas import parse
 from ..schemas.requests import NewAttachment
@@ -44,6 +44,8 @@ def send(user, conversation_id, form, files):
     if upload is None or not upload.filename:
         return messages.send_message(user, conversation_id, form)
     conversation = conversation_for(user, conversation_id)  # 404 before any work for outsiders
+    if conversation.blocked_by:  # as messages.deliver would answer, before any work
+        raise Forbidden(messages.BLOCKED, code="blocked")
     request = parse(NewAttachment, {**form.to_dict(), "file": upload})
     messages.check_length(request.body)
     if request.client_id:
