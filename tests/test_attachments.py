@@ -375,6 +375,31 @@ def test_file_contents_are_encrypted_at_rest(chat):
     assert "lihim" not in stored["attachment"]["name"]
 
 
+@pytest.mark.settings(MESSAGE_ENCRYPTION_KEYS="Hr4dNzZbmCYHLrJd1N-OCcHhtLEZAcwqgKoZVo4okmM=")
+def test_rotating_the_keys_rewrites_files_and_their_names(app, chat):
+    from cryptography.fernet import Fernet
+
+    from elako import crypto
+
+    customer, store, conversation_id = chat
+    photo = upload(customer, conversation_id, png(), "a.png").json["attachment"]
+    text = upload(customer, conversation_id, b"Lihim\n", "lihim.txt").json["attachment"]
+    before = {url: store.api.get(url).data
+              for url in (photo["url"], photo["thumbnail_url"], text["url"])}
+    old_key, new_key = app.config["MESSAGE_ENCRYPTION_KEYS"], Fernet.generate_key().decode()
+    crypto.configure(f"{new_key},{old_key}")
+    result = app.test_cli_runner().invoke(args=["rotate-message-keys"])
+    assert result.exit_code == 0, result.output
+    assert "rewrote 2 photo(s) and file(s)" in result.output
+    crypto.configure(new_key)  # the old key gone: everything still opens
+    for url, data in before.items():
+        assert store.api.get(url).data == data
+    assert stored_files()[0] == 3  # the old copies deleted
+    assert store.api.get(f"/api/conversations/{conversation_id}").json[
+        "last_message"]["preview"] == "📎 lihim.txt"
+    assert store.api.get(text["url"]).headers["Content-Disposition"].endswith("lihim.txt")
+
+
 # -- pages (no JavaScript) -------------------------------------------------------------------------
 
 def test_the_composer_sends_a_photo_without_javascript(chat):

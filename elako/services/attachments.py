@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from .. import imaging
+from .. import crypto, imaging
 from ..errors import Forbidden, InvalidInput, NotFound, TooLarge
 from ..models import Attachment, Message
 from ..schemas import parse
@@ -142,6 +142,38 @@ def remove_stored(attachment):
             store.delete(file_id)
         except Exception:  # storage down: an orphan costs space, not correctness
             log.exception("could not delete stored file %s", file_id)
+
+
+def rotate_keys():
+    """Store every attachment again as MESSAGE_ENCRYPTION_KEYS now says (`rotate-message-keys`).
+    GridFS files never change, so each is put again, its message pointed at the new copy, and
+    the old copy deleted. Returns (rewritten, unreadable)."""
+    store, rewritten, unreadable = get_store(), 0, 0
+    for message in Message.objects(attachment__exists=True).only("id", "attachment"):
+        old = message.attachment
+        if isinstance(old.name, crypto.UnreadableText):
+            unreadable += 1
+            continue
+        try:
+            copy = Attachment(file_id=_put_again(store, old.file_id, old.content_type),
+                              thumb_id=old.thumb_id and _put_again(store, old.thumb_id, "image/jpeg"))
+        except (crypto.UnreadableMessage, LookupError):
+            unreadable += 1
+            continue
+        # Only if it is still this file: unsent meanwhile, the copy goes.
+        changed = Message.objects(id=message.id, attachment__file_id=old.file_id).update_one(
+            set__attachment__file_id=copy.file_id, set__attachment__thumb_id=copy.thumb_id,
+            set__attachment__name=old.name)
+        remove_stored(old if changed else copy)
+        rewritten += changed
+    return rewritten, unreadable
+
+
+def _put_again(store, file_id, content_type):
+    data = store.get(file_id)
+    if data is None:
+        raise LookupError(f"stored file {file_id} is missing")
+    return store.put(data, content_type=content_type)
 
 
 @dataclass
