@@ -91,6 +91,12 @@ class Config:
     # Comma-separated Fernet keys; the first encrypts, all decrypt (rotation). Empty: no encryption.
     MESSAGE_ENCRYPTION_KEYS = os.environ.get("MESSAGE_ENCRYPTION_KEYS", "")
 
+    # Attachments (services/attachments.py): the largest file accepted (413 `file_too_large`
+    # beyond it, refused from Content-Length before the body is read), and the most pixels an
+    # image may decode to (more is a decompression bomb: 422).
+    ATTACHMENT_MAX_BYTES = _int("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)
+    ATTACHMENT_MAX_PIXELS = _int("ATTACHMENT_MAX_PIXELS", 50_000_000)
+
     # Event streams: each user's Redis stream keeps at most this many events, and disappears after
     # this long without a new one. A client whose last event id is gone is told to resync.
     EVENT_STREAM_MAXLEN = _int("EVENT_STREAM_MAXLEN", 1000)
@@ -158,6 +164,8 @@ class Config:
     # Rate limits, in the `limits` notation ("N per minute"); shared by all workers through Redis.
     RATE_LIMIT_SEND = os.environ.get("RATE_LIMIT_SEND", "30 per minute")
     RATE_LIMIT_TYPING = os.environ.get("RATE_LIMIT_TYPING", "30 per minute")
+    # Photos and files per user: each costs storage and a second or so of a worker's CPU.
+    RATE_LIMIT_UPLOAD = os.environ.get("RATE_LIMIT_UPLOAD", "20 per 10 minutes")
     # Sign-in attempts per network from devices new to the account (services/sign_in_throttle.py).
     RATE_LIMIT_SIGN_IN = os.environ.get("RATE_LIMIT_SIGN_IN", "20 per 5 minutes")
     # Wrong passwords for one email from devices new to it, from anywhere: far above what one

@@ -22,8 +22,10 @@ def create_app(config_class=Config):
                     "key, or users are signed out whenever another host answers them.",
                     name, app.config["DATA_DIR"])
 
-    from . import (assets, cli, crypto, errors, extensions, formatting, jobs, logs, realtime,
-                   security)
+    from . import (
+        assets, cli, crypto, errors, extensions, formatting, jobs, logs, realtime, security,
+        transfers,
+    )
     from .blueprints import alerts, api, auth, events, health, pages, webhooks
     from .models import AuthSession, Conversation, Message, User, WebhookDelivery, WebhookEndpoint
     from .services import activity, ratelimit
@@ -38,6 +40,7 @@ def create_app(config_class=Config):
     activity.init_app(app)
     ratelimit.init_app(app)
     errors.init_app(app)
+    transfers.init_app(app)
     security.init_app(app)
     formatting.init_app(app)
     assets.load(app, ROOT / "static")

@@ -7,6 +7,7 @@ from mongoengine.errors import NotUniqueError
 from . import crypto
 from .passwords import hash_password
 from .models import Conversation, Message, User, WebhookDelivery, WebhookEndpoint, utcnow
+from .services import attachments
 
 DEMO_PASSWORD = "elako-demo-2026"
 DEMO_STORES = [
@@ -126,11 +127,18 @@ def init_app(app):
             rewrite(Conversation, {"_id": conversation["_id"],
                                    "last_message.message_id": last["message_id"]},
                     "last_message.body", last.get("body"), "previews")
+            rewrite(Conversation, {"_id": conversation["_id"],
+                                   "last_message.message_id": last["message_id"]},
+                    "last_message.attachment_name", last.get("attachment_name"), "previews")
         # Webhook secrets sign every delivery, and delivery bodies carry message text.
         for model, field in ((WebhookEndpoint, "secret"), (WebhookDelivery, "body")):
             for document in model.objects.only("id", field).as_pymongo():
                 rewrite(model, {"_id": document["_id"]}, field, document.get(field), "webhook values")
         click.echo(f"rewrote {counts['messages']} message(s) and {counts['previews']} inbox preview(s)")
+        files, unreadable_files = attachments.rotate_keys()
+        counts["unreadable"] += unreadable_files
+        if files:
+            click.echo(f"rewrote {files} photo(s) and file(s) with their names")
         if counts["webhook values"]:
             click.echo(f"rewrote {counts['webhook values']} webhook secret(s) and delivery bodies")
         if counts["unreadable"]:

@@ -62,6 +62,28 @@ def decrypt(value):
         raise UnreadableMessage("no configured key decrypts this message") from exc
 
 
+BYTES_PREFIX = PREFIX.encode()
+
+
+def encrypt_bytes(data):
+    """File contents as they are stored: a Fernet token under the prefix while encrypting. No
+    accepted file starts with NUL (services/filetypes.py), so none can look encrypted."""
+    if not _encrypting:
+        return data
+    return BYTES_PREFIX + _cipher.encrypt(data)
+
+
+def decrypt_bytes(data):
+    if not data.startswith(BYTES_PREFIX):
+        return data
+    if _cipher is None:
+        raise UnreadableMessage("file is encrypted but MESSAGE_ENCRYPTION_KEYS is empty")
+    try:
+        return _cipher.decrypt(data[len(BYTES_PREFIX):])
+    except InvalidToken as exc:
+        raise UnreadableMessage("no configured key decrypts this file") from exc
+
+
 def rotate(value):
     """A stored value as the current configuration would write it (UnreadableMessage if no
     configured key reads it)."""

@@ -102,6 +102,25 @@ def deletable(created_at):
     return unsend_seconds_left(created_at) > 0
 
 
+FILE_KINDS = {"application/pdf": "PDF", "text/csv": "CSV", "text/plain": "Text",
+              "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "Word",
+              "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "Excel"}
+
+
+def file_kind(content_type):
+    """What a person calls a file of `content_type`: "PDF", "Excel"."""
+    return FILE_KINDS.get(content_type.split(";")[0].strip(), "File")
+
+
+def file_size(size):
+    """Bytes as a person reads them: "820 bytes", "48 KB", "2.4 MB"."""
+    if size < 1024:
+        return f"{size} bytes"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.0f} KB"
+    return f"{size / 1024 / 1024:.1f} MB"
+
+
 def viewer_context():
     """Who is looking, for every template: their id decides sent/received, their zone the times."""
     user = g.get("user")
@@ -111,6 +130,6 @@ def viewer_context():
 
 def init_app(app):
     for function in (short_time, clock, exact_time, day_key, day_label, linkify, initials, deletable,
-                     unsend_seconds_left, count_label, wait_label):
+                     unsend_seconds_left, count_label, wait_label, file_kind, file_size):
         app.add_template_filter(function)
     app.context_processor(viewer_context)

@@ -84,6 +84,24 @@ class AuthSession(Document):
     }
 
 
+class Attachment(EmbeddedDocument):
+    """A message's photo or file. The bytes live in storage (elako/storage.py) under `file_id`
+    (and `thumb_id` for an image's thumbnail); `id` is what links and the API name it by."""
+
+    id = ObjectIdField(required=True, default=random_id)
+    name = EncryptedStringField(required=True)  # as sent, cleaned; the extension fits the type
+    content_type = StringField(required=True)
+    size = IntField(required=True)
+    digest = StringField(required=True)  # SHA-256 of the bytes served: the ETag
+    file_id = ObjectIdField(required=True)
+    width = IntField()  # images only, as are the rest
+    height = IntField()
+    thumb_id = ObjectIdField()
+    thumb_size = IntField()
+    thumb_width = IntField()
+    thumb_height = IntField()
+
+
 class LastMessage(EmbeddedDocument):
     """The snapshot an inbox row shows, so listing conversations never reads messages."""
 
@@ -96,6 +114,7 @@ class LastMessage(EmbeddedDocument):
     body = EncryptedStringField(default="")
     created_at = DateTimeField(required=True)
     deleted = BooleanField(default=False)  # once unsent, the preview says so instead of the text
+    attachment_name = EncryptedStringField()  # a file's name, which its preview shows
 
 
 class RecentSend(EmbeddedDocument):
@@ -163,6 +182,7 @@ class Message(Document):
     delivered_at = DateTimeField()
     read_at = DateTimeField()
     deleted_at = DateTimeField()
+    attachment = EmbeddedDocumentField(Attachment)  # type image or file; removed when unsent
 
     meta = {
         "collection": "messages",
@@ -173,6 +193,7 @@ class Message(Document):
             ("receiver_id", "read_at"),  # unread counts, marking read
             ("receiver_id", "delivered_at"),  # delivery once the receiver connects
             {"fields": ["dedupe_key"], "unique": True, "sparse": True},
+            {"fields": ["attachment.id"], "sparse": True},  # opening an attachment
         ],
     }
 

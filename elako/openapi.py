@@ -27,8 +27,10 @@ ERRORS = {
     403: "Not allowed: `forbidden`, `blocked`, `delete_window_passed`, `wrong_password`.",
     404: "No such thing, or not yours (the same answer: nothing leaks).",
     409: "Conflicts with what exists (a `client_id` used elsewhere).",
-    413: "Too large: the request body (MAX_CONTENT_LENGTH) or the message (`message_too_long`).",
-    415: "Not JSON: send `Content-Type: application/json`.",
+    413: "Too large: the request body (MAX_CONTENT_LENGTH), the message (`message_too_long`) or "
+         "the file (`file_too_large`, ATTACHMENT_MAX_BYTES).",
+    415: "Not JSON: send `Content-Type: application/json`; or a file of a type that is not "
+         "accepted (`unsupported_file_type`).",
     422: "Invalid input (`invalid_input`): `details` has one entry per invalid field.",
     429: "Too many requests (`rate_limited`, `too_many_streams`); see `Retry-After`.",
     503: "A backend (MongoDB or Redis) is unavailable for a moment; see `Retry-After`.",
@@ -71,10 +73,11 @@ spec = SpecTree(
                 "`{\"error\": {\"code\", \"message\", \"request_id\", \"field\"?, \"details\"?}}`.")
 
 
-def contract(ok, *errors, query=None, json=None, public=False, tag):
+def contract(ok, *errors, query=None, json=None, form=None, public=False, tag):
     """Declare a route's contract: `ok` maps its success statuses to their response models (None:
     no body), `errors` are the error statuses it may answer beyond those every route of its kind
-    may (401 unless `public`, 422 with a query or body, 400/413/415 with a body, 503)."""
+    may (401 unless `public`, 422 with a query or body, 400/413/415 with a body, 503). A route
+    with a `form` also takes that model as multipart/form-data (a file upload)."""
     codes = {*errors, 503}
     if not public:
         codes.add(401)
@@ -84,14 +87,14 @@ def contract(ok, *errors, query=None, json=None, public=False, tag):
         codes |= {400, 413, 415}
     responses = Response(**{f"HTTP_{status}": model for status, model in ok.items()},
                          **{f"HTTP_{code}": (Error, ERRORS[code]) for code in sorted(codes)})
-    models = {m.__name__: m for m in (query, json) if m}
+    models = {m.__name__: m for m in (query, json, form) if m}
 
     def reject(_request, _response, error, _instance, _adapter):
         if error is not None:
             raise invalid_input(error, models.get(error.title))
 
     def decorate(view):
-        validated = spec.validate(query=query, json=json, resp=responses, tags=[tag],
+        validated = spec.validate(query=query, json=json, form=form, resp=responses, tags=[tag],
                                   security={} if public else None, before=reject,
                                   operation_id=view.__name__)(view)
         if json is None:
@@ -100,7 +103,8 @@ def contract(ok, *errors, query=None, json=None, public=False, tag):
 
         @wraps(validated)
         def with_json_body(*args, **kwargs):
-            read_json_object(required=body_required)
+            if not (form and request.mimetype == "multipart/form-data"):
+                read_json_object(required=body_required)
             return validated(*args, **kwargs)
         return with_json_body
     return decorate

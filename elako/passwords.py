@@ -9,25 +9,15 @@ least) a core; sign-ins wait their turn instead, a fraction of a second in a rus
 (tests, CLI) it runs inline.
 """
 
-import os
-
 from werkzeug.security import check_password_hash, generate_password_hash
 
-_pool = None  # this process's hashing thread, made on first use (after gunicorn forked)
+from .offload import Lane
+
+_lane = Lane()  # this process's hashing thread (elako/offload.py)
 
 
 def _off_loop(function, *args):
-    from gevent import monkey
-
-    if not monkey.is_module_patched("socket"):
-        return function(*args)
-    global _pool
-    if _pool is None or _pool.pid != os.getpid():
-        from gevent.threadpool import ThreadPool
-
-        _pool = ThreadPool(1)
-        _pool.pid = os.getpid()
-    return _pool.apply(function, args)
+    return _lane.run(function, *args)
 
 
 def hash_password(password):

@@ -19,7 +19,7 @@ CONTENT_SECURITY_POLICY = "; ".join([
     "default-src 'self'",
     "script-src 'self'",
     "style-src 'self'",
-    "img-src 'self' data:",
+    "img-src 'self' data: blob:",  # blob: the preview of a photo chosen to send
     "connect-src 'self'",
     "object-src 'none'",
     "base-uri 'none'",

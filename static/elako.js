@@ -699,4 +699,24 @@
       showUnreadInTitle();
     }
   });
+
+  /* For static/attachments.js, which sends photos and files: the composer emptied as after a
+     send, and the sent message placed as a sent message is. */
+  window.elako = {
+    composerSent: function (textarea) { textarea.value = ""; keepDraft(""); resize(textarea); },
+    placeSent: function (html) {
+      var list = messageList();
+      if (list) { pinned = true; placeAll(list, fragmentOf(html).firstElementChild); }
+    }
+  };
+  /* That script loads once a file is chosen (most visits never need it), then sees the choice. */
+  document.addEventListener("change", function (event) {
+    var input = event.target, src = input.getAttribute && input.getAttribute("data-script");
+    if (!src || window.elako.attachments) { return; }
+    window.elako.attachments = "loading";
+    var script = document.createElement("script");
+    script.src = src;
+    script.onload = function () { input.dispatchEvent(new Event("change", { bubbles: true })); };
+    document.head.appendChild(script);
+  });
 })();

@@ -12,6 +12,7 @@ The event matrix: every event type is produced in one conversation while outside
 kinds) are open; they receive nothing of it, and each participant receives only what is theirs.
 """
 
+import io
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -105,6 +106,8 @@ def world(server, server_db):
     customer, store = actors["participant"].user, actors["other participant"].user
     cid = customer.open_conversation(store)
     first = customer.send(cid, "Pabili po ng Milo")
+    photo = customer.call("POST", f"/api/conversations/{cid}/messages",
+                          files={"file": ("milo.png", tiny_png())}).json()["attachment"]["id"]
     store.send(cid, "Ilan po?")
     # The outsiders have a conversation of their own.
     actors["another customer"].user.open_conversation(actors["another store"].user)
@@ -132,7 +135,7 @@ def world(server, server_db):
                               cookie=cookie, csrf=csrf)
     unsubscribe = URLSafeSerializer(SECRET, salt="email-alerts-off").dumps(customer.id)
     return {"server": server, "actors": actors, "cid": cid, "first_message": first["id"],
-            "unsubscribe": unsubscribe,
+            "unsubscribe": unsubscribe, "attachment": photo,
             # The matrix changes the participants' passwords, which voids reset links: this one
             # is for an account of its own.
             **email_links(server_db(server), server.register("customer", "Forgetful"))}
@@ -155,6 +158,14 @@ def email_links(db, user):
                 "verify": verification.make_token(account)}
 
 
+def tiny_png():
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), "green").save(out, "PNG")
+    return out.getvalue()
+
+
 # -- the routes ------------------------------------------------------------------------------------
 
 @dataclass
@@ -166,7 +177,7 @@ class Route:
     # credential: anyone holding it)
     access: str
     path: str  # with {cid}, {mid}, {uid}, {store}, {customer}, {first}, {hook}, {unsubscribe},
-    # {reset}, {verify}
+    # {reset}, {verify}, {att} (a photo in the conversation)
     surface: str  # page | api | stream
     json: object = None  # a dict, or a function of the actor
     form: dict = None
@@ -325,6 +336,8 @@ ROUTES = {
                                  ok=(200,), undo="DELETE /api/conversations/{cid}/block"),
     ("api.unblock", "DELETE"): Route("conversation", "/api/conversations/{cid}/block", "api",
                                      ok=(200,)),
+    ("pages.attachment", "GET"): Route("conversation", "/a/{att}", "page", ok=(200,)),
+    ("api.attachment", "GET"): Route("conversation", "/api/attachments/{att}", "api", ok=(200,)),
     # the sender's own message only
     ("pages.delete_message", "POST"): Route("message", "/m/{mid}/delete", "page", ok=(204, 303)),
     ("api.delete_message", "DELETE"): Route("message", "/api/messages/{mid}", "api", ok=(200,)),
@@ -376,7 +389,7 @@ def call(w, actor, key, path, *, htmx=False, mid=None, hook=None, ghost=False):
     server, actors = w["server"], w["actors"]
     participant = actors["participant"].user
     ids = {"cid": w["cid"], "uid": participant.id, "store": actors["other participant"].user.id,
-           "customer": participant.id, "hook": hook or MISSING}
+           "customer": participant.id, "hook": hook or MISSING, "att": w["attachment"]}
     if route.access == "own_session":  # a session of the participant's own to end
         ids["sid"] = claims_of(api_sign_in(server, participant)["access_token"])["sid"]
     if ghost:

@@ -12,9 +12,10 @@ from ..openapi import contract
 from ..schemas import requests as schemas
 from ..schemas import responses as answers
 from ..services import (
-    accounts, conversations, data_rights, messages, password_reset, privacy, sessions,
-    sign_in_throttle, typing, verification,
+    accounts, attachments, conversations, data_rights, messages, password_reset, privacy,
+    sessions, sign_in_throttle, typing, verification,
 )
+from ..transfers import file_response
 from ..services.payloads import conversation_payload, iso, message_payload, user_payload
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -292,11 +293,23 @@ def list_messages(conversation_id):
 
 @bp.post("/conversations/<conversation_id>/messages")
 @contract({200: answers.Message, 201: answers.Message}, 403, 404, 409, 429,
-          json=schemas.NewMessage, tag="messages")
+          json=schemas.NewMessage, form=schemas.NewAttachment, tag="messages")
 def send_message(conversation_id):
-    """Send a message: 201, or 200 with the first message for a client_id already used"""
-    message, created = messages.send_message(g.user, conversation_id, request.context.json)
+    """Send a message (JSON), or a photo or file with a caption (multipart/form-data): 201, or
+    200 with the first message for a client_id already used"""
+    if request.mimetype == "multipart/form-data":
+        message, created = attachments.send(g.user, conversation_id, request.form, request.files)
+    else:
+        message, created = messages.send_message(g.user, conversation_id, request.context.json)
     return jsonify(message_payload(message)), 201 if created else 200
+
+
+@bp.get("/attachments/<attachment_id>")
+@contract({200: None, 206: None, 304: None}, 404, query=schemas.AttachmentQuery, tag="messages")
+def attachment(attachment_id):
+    """A photo or file from your conversations: ETag and 304, Range and 206"""
+    return file_response(attachments.open_attachment(
+        g.user, attachment_id, thumbnail=request.context.query.size == "thumb"))
 
 
 @bp.patch("/conversations/<conversation_id>/read")

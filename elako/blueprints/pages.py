@@ -16,11 +16,12 @@ from ..errors import NotFound, RateLimited, ServiceError
 from ..identity import load_from_cookie, login_required
 from ..realtime import get_bus
 from ..services import (
-    accounts, carryover, conversations, data_rights, inputs, messages, privacy, sessions,
-    typing,
+    accounts, attachments, carryover, conversations, data_rights, inputs, messages, privacy,
+    sessions, typing,
 )
 from ..services.accounts import TIMEZONES
 from ..services.payloads import conversation_payload, message_payload
+from ..transfers import file_response
 
 bp = Blueprint("pages", __name__)
 bp.before_request(load_from_cookie)
@@ -138,9 +139,9 @@ def conversation(conversation_id):
 @login_required
 def send(conversation_id):
     try:
-        message, _created = messages.send_message(g.user, conversation_id, request.form)
+        message, _created = attachments.send(g.user, conversation_id, request.form, request.files)
     except ServiceError as exc:
-        if is_htmx() or exc.status not in (413, 422, 403, 429):
+        if is_htmx() or exc.status not in (413, 415, 422, 403, 429):
             raise
         # Without JavaScript: back to the page (a reload must not post again), which shows the
         # error with the text kept.
@@ -151,6 +152,14 @@ def send(conversation_id):
     if is_htmx():
         return render_template("events/sent.html", m=message_payload(message))
     return back_to(url_for("pages.conversation", conversation_id=conversation_id) + "#composer")
+
+
+@bp.get("/a/<attachment_id>")
+@login_required
+def attachment(attachment_id):
+    """A photo or file from one of the user's conversations (`?size=thumb`: the thumbnail)."""
+    return file_response(attachments.open_attachment(
+        g.user, attachment_id, thumbnail=request.args.get("size") == "thumb"))
 
 
 @bp.post("/c/<conversation_id>/read")

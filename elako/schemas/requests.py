@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from flask import current_app
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, Strict
 from pydantic_core import PydanticCustomError
+from spectree.model_adapter.pydantic_adapter import BaseFile
 
 from ..errors import InvalidInput
 from ..models import MESSAGE_TYPES, ROLES, WEBHOOK_EVENT_TYPES
@@ -194,6 +195,9 @@ class NewConversation(BaseModel):
         return getattr(self, key)
 
 
+ClientId = Annotated[str | None, BeforeValidator(_none_if_empty), AfterValidator(_client_id)]
+
+
 class NewMessage(BaseModel):
     """A message to send; retry with the same `client_id` to send it at most once."""
 
@@ -204,11 +208,26 @@ class NewMessage(BaseModel):
         description="At most MESSAGE_MAX_LENGTH characters (4,000 by default): longer is "
                     "413 `message_too_long`.")
     type: Literal[MESSAGE_TYPES] = Field("text", title="Type")
-    client_id: Annotated[str | None, BeforeValidator(_none_if_empty),
-                         AfterValidator(_client_id)] = Field(
+    client_id: ClientId = Field(
         None, title="client_id", json_schema_extra={"pattern": r"^[A-Za-z0-9._:-]{1,64}$"},
         description="Your own id for this message: a retry with the same one returns the first "
                     "message (200) instead of sending it twice.")
+
+
+class NewAttachment(BaseModel):
+    """A photo or file to send (multipart/form-data), with an optional caption; retry with the
+    same `client_id` to send it at most once (the file is stored once)."""
+
+    file: BaseFile = Field(
+        title="File", description="JPEG, PNG, WebP, GIF, HEIC (re-encoded, metadata removed), "
+        "PDF, text, CSV, DOCX, XLSX, told from the bytes (else 415 `unsupported_file_type`); "
+        "at most ATTACHMENT_MAX_BYTES (413 `file_too_large`); a damaged image: 422.")
+    body: Text(None, required=False, multiline=True) = Field("", title="Caption")
+    client_id: ClientId = NewMessage.model_fields["client_id"]
+
+
+class AttachmentQuery(BaseModel):
+    size: Literal["full", "thumb"] = Field("full", description="`thumb`: a photo's thumbnail.")
 
 
 class ReadReceipt(BaseModel):

@@ -109,6 +109,21 @@ class ConversationPage(BaseModel):
                                                 "the end.")
 
 
+class Attachment(BaseModel):
+    """A photo or file at `url`. Photos have a size and a `thumbnail_url`; files have null."""
+
+    id: str
+    name: str
+    content_type: str
+    size: int
+    url: str
+    width: int | None
+    height: int | None
+    thumbnail_url: str | None
+    thumbnail_width: int | None = None
+    thumbnail_height: int | None = None
+
+
 class Message(BaseModel):
     id: str
     conversation_id: str
@@ -122,6 +137,7 @@ class Message(BaseModel):
     delivered_at: Time | None
     read_at: Time | None
     deleted: bool
+    attachment: Attachment | None = Field(description="Of `image` and `file` messages.")
 
 
 class MessagePage(BaseModel):

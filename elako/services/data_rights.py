@@ -14,7 +14,8 @@ deleting their account.
   email. The other party keeps their own messages.
 
 Files of messages (photos, documents) belong to the attachments feature, which plugs in through
-`add_message_files`: until it does, there are none to export or erase.
+`add_message_files`: the export holds them under files/<message id>/, and deletion removes the
+deleted user's.
 """
 
 import io
@@ -230,7 +231,8 @@ def erase_account(user):
     Conversation.objects(id__in=conversation_ids).update(
         __raw__={"$pull": {"recent_sends": {"key": {"$regex": f"^{uid}:"}}}})
     Conversation.objects(id__in=conversation_ids, last_message__sender_id=uid).update(
-        set__last_message__body="", set__last_message__deleted=True)
+        set__last_message__body="", set__last_message__deleted=True,
+        unset__last_message__attachment_name=True)
     sent = Message.objects(conversation_id__in=conversation_ids, sender_id=uid)
     for kind in _message_files:
         kind.erase(sent.clone())

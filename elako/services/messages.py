@@ -17,7 +17,7 @@ from ..errors import Conflict, Forbidden, InvalidInput, NotFound, TooLarge
 from ..models import Conversation, LastMessage, Message, utcnow
 from ..schemas import parse
 from ..schemas.requests import NewMessage
-from . import followups, inputs, ratelimit
+from . import attachments, followups, inputs, ratelimit
 from .conversations import NOT_FOUND, conversation_for, reachable_by
 from .payloads import conversation_payload, iso, message_payload
 
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 BLOCKED = "You can't send messages in this conversation."
 
 
-def _check_length(body):
+def check_length(body):
     """The configured limit, answered 413 (the schema has no fixed maximum)."""
     limit = current_app.config["MESSAGE_MAX_LENGTH"]
     if len(body) > limit:
@@ -50,12 +50,19 @@ def send_message(user, conversation_id, data):
     """
     conversation_id = inputs.object_id(conversation_id, NOT_FOUND)
     form = parse(NewMessage, data)
-    _check_length(form.body)
-    body, message_type, client_id = form.body, form.type, form.client_id
+    check_length(form.body)
+    return deliver(user, conversation_id, body=form.body, message_type=form.type,
+                   client_id=form.client_id)
+
+
+def deliver(user, conversation_id, *, body, message_type, client_id, attachment=None):
+    """Store and publish a validated message (services.attachments sends photos and files
+    through here too). Returns (message, created) as `send_message` does."""
+    conversation_id = inputs.object_id(conversation_id, NOT_FOUND)
     message = Message(
         id=ObjectId(), conversation_id=conversation_id, sender_id=user.id, type=message_type,
         body=body, client_id=client_id, dedupe_key=f"{user.id}:{client_id}" if client_id else None,
-        created_at=utcnow())
+        created_at=utcnow(), attachment=attachment)
     conversation = _record(user, message)
     if conversation is None:
         return _retried(user, message), False
@@ -88,12 +95,19 @@ def _record(user, message):
             "$slice": -RECENT_SENDS}}}
     ratelimit.hit("send", user.id)
     # Numbered in the same write, so this message is the newest and the preview always shows it.
-    snapshot = LastMessage(message_id=message.id, sender_id=user.id, type=message.type,
-                           body=message.body, created_at=message.created_at)
+    snapshot = _snapshot(message, seq=None)
     return Conversation.objects(reachable_by(user), id=message.conversation_id, **condition).modify(
         new=True, inc__last_seq=1, **{f"inc__{receiver_unread}": 1},
         max__last_activity_at=message.created_at, set__archived_by=[],
         set__last_message=snapshot, **update)
+
+
+def _snapshot(message, *, seq):
+    """The inbox preview of `message` (`seq` None: numbered in the same write)."""
+    return LastMessage(message_id=message.id, seq=seq, sender_id=message.sender_id,
+                       type=message.type, body=message.body, created_at=message.created_at,
+                       deleted=message.deleted_at is not None,
+                       attachment_name=message.attachment.name if message.attachment else None)
 
 
 def _store(message, conversation, seq=None):
@@ -108,9 +122,7 @@ def _uncount(message, conversation):
     Conversation.objects(id=conversation.id).update_one(__raw__={
         "$inc": {receiver_unread: -1}, "$pull": {"recent_sends": {"key": message.dedupe_key}}})
     newest = Message.objects(conversation_id=conversation.id).order_by("-seq").first()
-    snapshot = newest and LastMessage(
-        message_id=newest.id, seq=newest.seq, sender_id=newest.sender_id, type=newest.type,
-        body=newest.body, created_at=newest.created_at, deleted=newest.deleted_at is not None)
+    snapshot = newest and _snapshot(newest, seq=newest.seq)
     Conversation.objects(id=conversation.id, last_message__message_id=message.id).update_one(
         set__last_message=snapshot)
 
@@ -308,15 +320,18 @@ def delete_message(user, message_id):
     # Atomic on the message: if it was unread at this moment it leaves the unread count exactly
     # once, even when the receiver marks it read at the same time (mark_read skips deleted ones).
     before = Message.objects(id=message.id, deleted_at=None).modify(
-        set__deleted_at=utcnow(), set__body="")
+        set__deleted_at=utcnow(), set__body="", unset__attachment=True)
     if before is None:
         return message.reload()
+    if before.attachment:
+        attachments.remove_stored(before.attachment)
     if before.read_at is None:
         Conversation.objects(id=conversation.id).update_one(
             **{f"dec__{conversation.unread_field(message.receiver_id)}": 1})
     # Blank the inbox preview only if it still is this message: a reply may have taken its place.
     Conversation.objects(id=conversation.id, last_message__message_id=message.id).update_one(
-        set__last_message__body="", set__last_message__deleted=True)
+        set__last_message__body="", set__last_message__deleted=True,
+        unset__last_message__attachment_name=True)
     conversation.reload()
     message.reload()
     # The text also lives in the participants' stored events (the message itself, and previews
@@ -335,9 +350,10 @@ def delete_message(user, message_id):
 
 
 def carries_text(data, field, value):
-    """Whether an event's (or a webhook delivery's) data holds the text, or the inbox preview, of
-    a message whose `field` ("id", "sender_id") is `value`."""
+    """Whether an event's (or a webhook delivery's) data holds the text, the attachment or the
+    inbox preview of a message whose `field` ("id", "sender_id") is `value`."""
     message = data.get("message") or {}
     last = (data.get("conversation") or {}).get("last_message") or {}
-    return bool((message.get(field) == value and message.get("body"))
+    return bool((message.get(field) == value
+                 and (message.get("body") or message.get("attachment")))
                 or (last.get(field) == value and last.get("preview")))

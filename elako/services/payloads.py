@@ -32,7 +32,33 @@ def message_payload(message):
         "delivered_at": iso(message.delivered_at),
         "read_at": iso(message.read_at),
         "deleted": deleted,
+        "attachment": attachment_payload(message.attachment) if message.attachment else None,
     }
+
+
+def attachment_payload(attachment):
+    """A photo or file as the API, events and templates show it (images with their sizes). The
+    URLs are the API's; pages link to /a/<id> instead."""
+    url = f"/api/attachments/{attachment.id}"
+    data = {"id": str(attachment.id), "name": attachment.name,
+            "content_type": attachment.content_type, "size": attachment.size, "url": url,
+            "width": None, "height": None, "thumbnail_url": None}
+    if attachment.width:
+        data.update(width=attachment.width, height=attachment.height,
+                    thumbnail_url=f"{url}?size=thumb", thumbnail_width=attachment.thumb_width,
+                    thumbnail_height=attachment.thumb_height)
+    return data
+
+
+def preview(last):
+    """An inbox row's text: the message's, or for a photo or file "📷 Photo" or
+    "📎 price-list.pdf", then its caption."""
+    if last.deleted:
+        return ""
+    if not last.attachment_name:
+        return last.body[:120]
+    label = "📷 Photo" if last.type == "image" else f"📎 {last.attachment_name}"
+    return f"{label} · {last.body}"[:120] if last.body else label
 
 
 def conversation_payload(conversation, viewer_id):
@@ -52,7 +78,7 @@ def conversation_payload(conversation, viewer_id):
             "sender_id": str(last.sender_id),
             "from_me": last.sender_id == viewer_id,
             "type": last.type,
-            "preview": "" if last.deleted else last.body[:120],
+            "preview": preview(last),
             "deleted": last.deleted,
             "created_at": iso(last.created_at),
         },

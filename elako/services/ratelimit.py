@@ -21,6 +21,7 @@ from ..extensions import get_redis
 MESSAGES = {
     "send": "You are sending messages too quickly. Wait a moment and try again.",
     "typing": "Too many typing signals.",
+    "upload": "You are sending photos and files too quickly. Wait a few minutes and try again.",
     "sign_in": "Too many sign-in attempts. Wait a few minutes and try again.",
     "sign_in_email": "Too many sign-in attempts. Wait a few minutes and try again.",
     "sign_up": "Too many new accounts from here. Try again later.",
