@@ -11,6 +11,7 @@ from cryptography.fernet import Fernet
 
 from elako.models import AuthSession, Conversation, Message, User, WebhookEndpoint
 from tests.conftest import PASSWORD
+from tests.test_attachments import png, stored_files, upload
 
 KEY = Fernet.generate_key().decode()
 
@@ -86,18 +87,16 @@ def test_export_from_settings_is_a_download_and_is_rate_limited(chat):
     assert store.api.get("/api/me/export").status_code == 200  # counted per user
 
 
-def test_a_message_files_hook_puts_files_in_the_archive(app, chat, monkeypatch):
-    from elako.services import data_rights
-
+def test_the_archive_holds_the_photos_of_the_conversation(chat):
     customer, store, cid = chat
-    photo = customer.send(cid, "see photo")
-    monkeypatch.setattr(data_rights, "_message_files", [data_rights.MessageFiles(
-        files=lambda m: [("photo.jpg", [b"\xff\xd8", b"jpeg"])] if str(m.id) == photo["id"] else [],
-        erase=lambda messages: None)])
-    zipped = archive(customer.api.get("/api/me/export"))
-    assert zipped.read(f"files/{photo['id']}/photo.jpg") == b"\xff\xd8jpeg"
-    [exported] = json.loads(zipped.read(f"messages/{cid}.json"))["messages"]
-    assert exported["files"] == [f"files/{photo['id']}/photo.jpg"]
+    sent = upload(customer, cid, png(), "item.png", body="Ito po").json
+    attachment = sent["attachment"]
+    photo = customer.api.get(f"/api/attachments/{attachment['id']}").get_data()
+    for person in (customer, store):  # the sender's photo, and the photo the store received
+        zipped = archive(person.api.get("/api/me/export"))
+        assert zipped.read(f"files/{sent['id']}/{attachment['name']}") == photo
+        [exported] = json.loads(zipped.read(f"messages/{cid}.json"))["messages"]
+        assert exported["files"] == [f"files/{sent['id']}/{attachment['name']}"]
 
 
 # -- deletion --------------------------------------------------------------------------------------
@@ -176,6 +175,23 @@ def test_deleting_an_account_erases_it_and_leaves_the_other_party_theirs(app, re
     again = api.post("/api/auth/register", json={"role": "customer", "name": "Maria Again",
                                                  "email": customer.email, "password": PASSWORD})
     assert again.status_code == 201 and again.json["id"] != customer.id
+
+
+def test_deleting_an_account_removes_the_files_it_sent_and_leaves_the_other_partys(chat):
+    customer, store, cid = chat
+    customer.send(cid, "Magkano po?")  # a store writes only where it was written to
+    theirs = upload(store, cid, png(color=(200, 0, 0, 255)), "price-list.png").json
+    mine = upload(customer, cid, png(), "address.png", body="Dito po kami").json
+    files_before = stored_files()
+
+    assert customer.api.delete("/api/me", json={"password": PASSWORD}).status_code == 204
+
+    assert stored_files() < files_before  # the photo and its thumbnail are gone from GridFS
+    assert store.api.get(f"/api/attachments/{mine['attachment']['id']}").status_code == 404
+    assert Message.objects.get(id=mine["id"]).attachment is None
+    assert store.api.get(f"/api/attachments/{theirs['attachment']['id']}").status_code == 200
+    view = store.api.get(f"/api/conversations/{cid}").json
+    assert "Dito po kami" not in json.dumps(view)  # nor in the inbox preview
 
 
 def test_deleting_a_store_removes_its_webhooks_and_its_side_of_each_conversation(chat):
