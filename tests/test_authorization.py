@@ -22,6 +22,7 @@ from bson import ObjectId
 from itsdangerous import URLSafeSerializer
 
 from elako.blueprints.events import HTML_TEMPLATES
+from tests.support.answers import error_of
 from tests.support.credentials import (
     claims_of, expire_session, expired_token, forged_token, session_cookie, session_data,
     unsigned_token,
@@ -231,6 +232,8 @@ ROUTES = {
                                      ends_session=True),
     ("assets.static", "GET"): Route("public", "/static/elako.js", "page", ok=(200,), htmx=False),
     ("health.healthz", "GET"): Route("public", "/healthz", "api", ok=(200,)),
+    # no METRICS_TOKEN on this server: nobody, signed in or not, gets the metrics
+    ("health.prometheus_metrics", "GET"): Route("public", "/metrics", "api", ok=(404,)),
     ("api.register", "POST"): Route("public", "/api/auth/register", "api", ok=(201,), json={
         "role": "customer", "name": "New", "email": "{new_email}", "password": PASSWORD}),
     ("api.token", "POST"): Route("public", "/api/auth/token", "api", ok=(200,),
@@ -433,7 +436,7 @@ def call(w, actor, key, path, *, htmx=False, mid=None, hook=None, ghost=False):
 def error_text(response):
     """What an error answer says, whatever its form."""
     if response.headers.get("Content-Type", "").startswith("application/json"):
-        return response.json()["error"]
+        return error_of(response.json())
     root = parse(response.text)
     notes = root.with_class("error-note") or [p for s in root.with_class("error-page")
                                               for p in s.find_all("p")][:1]

@@ -22,7 +22,7 @@ from ..models import Attachment, Message
 from ..schemas import parse
 from ..schemas.requests import NewAttachment
 from ..storage import get_store
-from . import data_rights, filetypes, inputs, messages, ratelimit
+from . import filetypes, inputs, messages, ratelimit
 from .conversations import conversation_for
 
 log = logging.getLogger(__name__)
@@ -207,9 +207,9 @@ def open_attachment(user, attachment_id, *, thumbnail=False):
                   inline=content_type.startswith("image/"))
 
 
-def _exported_files(message):
-    """A message's file for its participants' data export: (name, its bytes, read only when the
-    archive gets to it)."""
+def exported_files(message):
+    """A message's file for its participants' data export (elako/services/data_rights.py):
+    (name, its bytes, read only when the archive gets to it)."""
     attachment = message.attachment
     if attachment is not None and message.deleted_at is None:
         yield attachment.name, _read_when_written(attachment.file_id)
@@ -221,11 +221,9 @@ def _read_when_written(file_id):
         yield data
 
 
-def _erase_files(sent):
-    """A deleted account's files go with the account: from storage, and from their messages."""
+def erase_files(sent):
+    """The files of `sent` (a deleted account's messages) go with the account: from storage, and
+    from their messages."""
     for message in sent.filter(attachment__exists=True).only("attachment"):
         remove_stored(message.attachment)
     sent.filter(attachment__exists=True).update(unset__attachment=True)
-
-
-data_rights.add_message_files(data_rights.MessageFiles(files=_exported_files, erase=_erase_files))

@@ -13,17 +13,14 @@ deleting their account.
   writes there again), their Redis keys go, and last the user document itself, which frees the
   email. The other party keeps their own messages.
 
-Files of messages (photos, documents) belong to the attachments feature, which plugs in through
-`add_message_files`: the export holds them under files/<message id>/, and deletion removes the
-deleted user's.
+Files of messages (photos, documents) are in the export under files/<message id>/, and deletion
+removes the deleted user's (elako/services/attachments.py).
 """
 
 import io
 import json
 import logging
 import zipfile
-from dataclasses import dataclass
-from typing import Callable
 
 from flask import Response, g, stream_with_context
 
@@ -32,7 +29,7 @@ from ..errors import Forbidden
 from ..models import Conversation, Message, User, WebhookDelivery, WebhookEndpoint, utcnow
 from ..schemas import parse
 from ..schemas.requests import AccountDeletion
-from . import accounts, activity, presence, ratelimit, sessions, webhooks
+from . import accounts, activity, attachments, presence, ratelimit, sessions, webhooks
 from .conversations import reachable_by
 from .messages import carries_text
 from .payloads import conversation_payload, iso, message_payload, user_payload
@@ -44,32 +41,6 @@ DELETED_NAME = "Deleted user"
 # the rest is erased.
 NO_PASSWORD = "!account-deleted"
 NOTIFY_BATCH = 500
-
-
-# -- files of messages (the attachments feature fills these in) -----------------------------------
-
-@dataclass(frozen=True)
-class MessageFiles:
-    """How one kind of message file takes part: `files(message)` yields (file name, iterable of
-    bytes) for each file of a message, read lazily as the archive is written (it lands under
-    files/<message id>/<file name>); `erase(messages)` removes the files of `messages` (a
-    queryset of the deleted user's sent messages)."""
-
-    files: Callable
-    erase: Callable
-
-
-_message_files = []
-
-
-def add_message_files(kind):
-    """Register a `MessageFiles` (called once at start-up by the feature that stores files)."""
-    _message_files.append(kind)
-
-
-def _files_of(message):
-    for kind in _message_files:
-        yield from kind.files(message)
 
 
 # -- export ----------------------------------------------------------------------------------------
@@ -196,7 +167,8 @@ def _message(message, viewer_id):
     exported = {**message_payload(message), "from_me": message.sender_id == viewer_id}
     if isinstance(message.body, crypto.UnreadableText):
         exported["unreadable"] = True
-    files = [(f"files/{message.id}/{name}", content) for name, content in _files_of(message)]
+    files = [(f"files/{message.id}/{name}", content)
+             for name, content in attachments.exported_files(message)]
     if files:
         exported["files"] = [name for name, _ in files]
     return exported, files
@@ -234,8 +206,7 @@ def erase_account(user):
         set__last_message__body="", set__last_message__deleted=True,
         unset__last_message__attachment_name=True)
     sent = Message.objects(conversation_id__in=conversation_ids, sender_id=uid)
-    for kind in _message_files:
-        kind.erase(sent.clone())
+    attachments.erase_files(sent.clone())
     sent.clone().filter(deleted_at=None).update(set__deleted_at=utcnow())
     sent.clone().update(set__body="", unset__client_id=True, unset__dedupe_key=True)
     others = _tell_the_other_parties(uid, conversation_ids)
