@@ -51,7 +51,7 @@ def _inbox_context(filter_name="all", search="", before=None):
         search=search, before=before, limit=current_app.config["INBOX_PAGE_SIZE"])
     rows = [conversation_payload(c, g.user.id) for c in page]
     return {"rows": rows, "inbox_next": next_before, "filter": filter_name,
-            "search": inputs.search_text(search), "presence": privacy.shown_presence(rows)}
+            "search": inputs.search_text(search), "presence": privacy.shown_presence(rows, pages=True)}
 
 
 def _chrome():
@@ -99,7 +99,7 @@ def _thread_context(conversation, before=None):
     view = conversation_payload(conversation, g.user.id)
     return {"conversation": view, "items": [message_payload(m) for m in page],
             "next_before": next_before, "before": before,
-            "other_presence": privacy.shown_presence([view]).get(view["other"]["id"]),
+            "other_presence": privacy.shown_presence([view], pages=True).get(view["other"]["id"]),
             "client_id": uuid.uuid4().hex}
 
 
