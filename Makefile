@@ -29,13 +29,16 @@ run: install
 	PORT=$(PORT) SEED_DEMO=$${SEED_DEMO:-$$([ -z "$$MONGODB_URI" ] && echo 1 || echo 0)} \
 		START_JOB_WORKER=$${START_JOB_WORKER:-1} $(BIN)/gunicorn -c gunicorn.conf.py app:app
 
-# The browser tests drive Debian's chromium through Playwright (no Playwright browser download).
+# The browser tests drive Debian's chromium through Playwright (no Playwright browser download),
+# with a colour emoji font so emoji in messages and screenshots are not empty boxes.
+EMOJI_FONT ?= /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
 chromium:
-	@test -x $(CHROMIUM) || { \
-		echo "Installing Debian's chromium for the browser tests"; \
+	@{ test -x $(CHROMIUM) && test -e $(EMOJI_FONT); } || { \
+		echo "Installing Debian's chromium and fonts for the browser tests"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-dejavu-core; }
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-dejavu-core \
+			fonts-noto-color-emoji; }
 
 test: install-dev chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

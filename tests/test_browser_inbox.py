@@ -66,9 +66,10 @@ def test_typing_in_the_search_box_is_never_lost(server, browsers, store_with_cus
     expect(names(page)).to_have_text(["Ben Cruz"])
     expect(search).to_have_value("Ben Cruz")
     expect(search).to_be_focused()
-    page.get_by_text("Unread", exact=True).click()
-    expect(page.get_by_role("radio", name="Unread")).to_be_checked()
+    page.get_by_role("link", name="Unread", exact=True).click()
+    expect(page.get_by_role("link", name="Unread", exact=True)).to_have_attribute("aria-current", "true")
     expect(names(page)).to_have_text(["Ben Cruz"])
+    expect(search).to_have_value("Ben Cruz")
 
 
 def test_live_rows_keep_to_the_search_and_the_filter(server, browsers, store_with_customers):
