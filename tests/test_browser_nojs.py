@@ -98,3 +98,19 @@ def test_inbox_filters_work_with_one_tap_without_javascript(server, browsers):
     page.get_by_role("link", name="All", exact=True).click()
     expect(page).to_have_url(re.compile(r"/inbox\?q=ana$"))
     expect(names).to_have_text(["Ana Reyes"])
+
+
+def test_text_sent_after_a_block_landed_stays_on_the_page_without_javascript(server, browsers):
+    store = server.register("store", "Aling Nena's Sari-Sari")
+    customer = server.register("customer", "Maria Santos")
+    conversation_id = customer.open_conversation(store)
+    customer.send(conversation_id, "Magandang umaga po!")
+    page = browsers.page(server, customer, f"/c/{conversation_id}", java_script_enabled=False)
+    page.get_by_role("textbox", name="Message", exact=True).fill("Pakitabi po ng dalawang itlog")
+    store.call("POST", f"/api/conversations/{conversation_id}/block")  # while the page is open
+    page.get_by_role("button", name="Send", exact=True).click()
+
+    expect(page.get_by_text("You can’t send messages in this conversation.")).to_be_visible()
+    kept = page.get_by_role("textbox", name="Not sent: your message")
+    expect(kept).to_have_value("Pakitabi po ng dalawang itlog")
+    expect(page.locator(".msg.out")).to_have_count(1)
