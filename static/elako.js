@@ -115,6 +115,7 @@
     insertBySeq(list, node);
     if (day) { list.insertBefore(day, node); }
     htmx.process(node);
+    untabUnsend(node);
     return true;
   }
 
@@ -184,6 +185,52 @@
     if (restoreFromBottom === null || !el) { return; }
     el.scrollTop = el.scrollHeight - restoreFromBottom;
     setTimeout(function () { restoreFromBottom = null; }, 0);
+  });
+
+  /* -- Unsend: out of the tab order until its message is focused (tapped, clicked, or reached
+     with the arrow keys in the thread), so Shift+Tab from the composer is one step to the
+     thread, not one per message. Without JavaScript every Unsend stays in the tab order. -- */
+  function untabUnsend(root) {
+    $$(".unsend button", root).forEach(function (button) {
+      if (!button.closest(".msg").contains(document.activeElement)) { button.tabIndex = -1; }
+    });
+  }
+  document.addEventListener("htmx:load", function (event) { untabUnsend(event.detail.elt); });
+  document.addEventListener("focusin", function (event) {
+    var message = event.target.closest && event.target.closest(".msg");
+    var button = message && $(".unsend button", message);
+    if (button) { button.tabIndex = 0; }
+  });
+  document.addEventListener("focusout", function (event) {
+    var message = event.target.closest && event.target.closest(".msg");
+    if (message && !message.contains(event.relatedTarget)) { untabUnsend(message); }
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "ArrowUp" && event.key !== "ArrowDown") { return; }
+    var here = event.target.closest && (event.target.closest(".msg") || event.target);
+    var el = log();
+    if (!el || !here || !(here === el || here.matches(".msg[tabindex]")) || !el.contains(here)) { return; }
+    var focusable = $$(".msg[tabindex]", el);
+    if (!focusable.length) { return; }
+    var at = focusable.indexOf(here);
+    var next = at < 0 ? focusable[focusable.length - 1]
+      : focusable[Math.max(0, Math.min(focusable.length - 1, at + (event.key === "ArrowUp" ? -1 : 1)))];
+    event.preventDefault();
+    next.focus();
+  });
+
+  /* -- the ⋯ menu closes on Escape and on a click outside it --------------------------------- */
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") { return; }
+    $$("details.actions[open]").forEach(function (menu) {
+      menu.open = false;
+      $("summary", menu).focus();
+    });
+  });
+  document.addEventListener("click", function (event) {
+    $$("details.actions[open]").forEach(function (menu) {
+      if (!menu.contains(event.target)) { menu.open = false; }
+    });
   });
 
   /* -- the inbox: true to its filter and search, the open conversation marked ---------------- */
@@ -313,6 +360,8 @@
     var item = document.createElement("li");
     item.className = "msg out pending";
     item.setAttribute("data-pending", clientId);
+    /* Not announced by the thread's live region: the stored message that replaces it is, once. */
+    item.setAttribute("aria-hidden", "true");
     var bubble = document.createElement("div");
     bubble.className = "bubble";
     var text = document.createElement("p");
@@ -330,6 +379,7 @@
   function showFailed(item, message) {
     item.classList.remove("pending");
     item.classList.add("failed");
+    item.removeAttribute("aria-hidden"); /* its Retry must be reachable */
     var meta = $(".meta", item);
     meta.textContent = "Not sent. ";
     var retry = document.createElement("button");
@@ -433,7 +483,8 @@
   function resize(textarea) {
     if (!textarea) { return; }
     textarea.style.height = "auto";
-    textarea.style.height = Math.min(textarea.scrollHeight + 2, 152) + "px";
+    var cap = parseFloat(getComputedStyle(textarea).maxHeight) || 152; /* elako.css caps it */
+    textarea.style.height = Math.min(textarea.scrollHeight + 2, cap) + "px";
   }
   document.addEventListener("input", function (event) {
     if (event.target.matches && event.target.matches("#composer textarea")) {
@@ -455,6 +506,7 @@
 
   function settle() {
     var el = log();
+    untabUnsend(document);
     if (el) {
       el.classList.add("scripted");
       pinned = true;
