@@ -440,7 +440,13 @@
     event.preventDefault();
     var textarea = $("textarea", form);
     var body = textarea.value;
-    if (!body.trim()) { composerError("Write a message first."); return; }
+    if (!body.trim()) { /* spaces only: nothing to send, nothing worth keeping */
+      textarea.value = "";
+      keepDraft("");
+      resize(textarea);
+      composerError("Write a message first.");
+      return;
+    }
     composerError("");
     send(form, body, newClientId());
     textarea.value = "";

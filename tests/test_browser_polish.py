@@ -1,0 +1,129 @@
+"""Rough edges a careful user found: Unsend that shook the thread, ticks on unsent messages,
+spaces sent, a sign-up form asking a customer about her store, a menu item six lines tall, an
+archived conversation that did not say so, and emoji drawn as empty boxes."""
+
+import io
+import re
+
+import pytest
+from PIL import Image
+from playwright.sync_api import expect
+
+from tests.support.browser import PHONE, connected
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+
+@pytest.fixture
+def thread(server):
+    store = server.register("store", "Aling Nena's Sari-Sari")
+    customer = server.register("customer", "Maria Santos")
+    return customer, store, customer.open_conversation(store)
+
+
+def composer(page):
+    return page.get_by_role("textbox", name="Message", exact=True)
+
+
+@pytest.mark.parametrize("form_factor", ["phone", "desktop"])
+def test_revealing_unsend_moves_nothing(thread, browsers, form_factor):
+    customer, store, chat = thread
+    customer.send(chat, "Magandang umaga po! May Milo pa po ba kayo? Dalawang sachet po sana, at isang "
+                        "supot ng pandesal, kung meron pa po.")
+    customer.send(chat, "Salamat po!")
+    options = {"form_factor": PHONE} if form_factor == "phone" else {}
+    page = browsers.page(thread[0].server, customer, f"/c/{chat}", **options)
+    connected(page)
+    first, second = page.locator(".msg.out").first, page.locator(".msg.out").last
+    before = [first.locator(".bubble").bounding_box(), second.bounding_box()]
+    if form_factor == "phone":
+        first.locator(".bubble").tap()
+    else:
+        first.locator(".bubble").hover()
+    unsend = first.get_by_role("button", name=re.compile("^Unsend"))
+    expect(unsend).to_be_visible()
+    assert unsend.bounding_box()["height"] >= 44
+    assert [first.locator(".bubble").bounding_box(), second.bounding_box()] == before
+    log = page.get_by_role("log")
+    assert log.evaluate("el => el.scrollWidth <= el.clientWidth"), "the thread scrolls sideways"
+    box = unsend.bounding_box()
+    assert box["x"] >= log.bounding_box()["x"], box
+
+
+def test_an_unsent_message_shows_no_ticks(thread, browsers):
+    customer, store, chat = thread
+    kept = customer.send(chat, "Magandang umaga po!")
+    gone = customer.send(chat, "Mali po, pasensya na")
+    store.call("PATCH", f"/api/conversations/{chat}/read")
+    page = browsers.page(thread[0].server, customer, f"/c/{chat}")
+    connected(page)
+    customer.call("DELETE", f"/api/messages/{gone['id']}")
+    unsent = page.locator(f"#msg-{gone['id']}")
+    expect(unsent).to_contain_text("Message deleted")
+    expect(unsent.locator(".ticks")).to_have_count(0)
+    page.reload()
+    expect(page.locator(f"#msg-{gone['id']}")).to_contain_text("Message deleted")
+    expect(page.locator(f"#msg-{gone['id']} .ticks")).to_have_count(0)
+    expect(page.locator(f"#msg-{kept['id']} .ticks")).to_have_count(1)
+
+
+def test_a_message_of_spaces_is_cleared_with_a_clear_error(thread, browsers):
+    customer, store, chat = thread
+    page = browsers.page(thread[0].server, customer, f"/c/{chat}")
+    connected(page)
+    composer(page).fill("   \n  ")
+    composer(page).press("Enter")
+    expect(page.get_by_role("alert").filter(has_text="Write a message first.")).to_be_visible()
+    expect(composer(page)).to_have_value("")
+    expect(page.locator(".msg")).to_have_count(0)
+    composer(page).press_sequentially("Hello po")  # the error goes with the next send
+    composer(page).press("Enter")
+    expect(page.locator(".msg.out[data-message-id]")).to_have_count(1)
+    expect(page.get_by_text("Write a message first.")).to_be_hidden()
+
+
+def test_sign_up_asks_about_the_store_only_for_a_store(server, browsers):
+    page = browsers.page(server, path="/signup")
+    about = page.get_by_role("textbox", name=re.compile("About your store"))
+    expect(about).to_be_hidden()  # "a customer" is chosen first
+    page.get_by_role("radio", name="a store").check()
+    expect(about).to_be_visible()
+    page.get_by_role("radio", name="a customer").check()
+    expect(about).to_be_hidden()
+
+
+def test_a_long_name_in_the_menu_stays_on_one_line(server, browsers):
+    store = server.register("store", "Bayanihan Hardware and Construction Supply of Barangay San Isidro")
+    customer = server.register("customer", "Maria Santos")
+    chat = customer.open_conversation(store)
+    page = browsers.page(server, customer, f"/c/{chat}", form_factor=PHONE)
+    connected(page)
+    page.locator("details.actions summary").click()
+    block = page.get_by_role("button", name=re.compile("^Block Bayanihan"))
+    expect(block).to_be_visible()
+    assert block.bounding_box()["height"] <= 48, block.bounding_box()
+    assert block.evaluate("el => el.getBoundingClientRect().right <= document.documentElement.clientWidth")
+
+
+def test_an_archived_conversation_says_so(thread, browsers):
+    customer, store, chat = thread
+    customer.send(chat, "Magandang umaga po!")
+    customer.call("POST", f"/api/conversations/{chat}/archive")
+    page = browsers.page(thread[0].server, customer, f"/c/{chat}")
+    connected(page)
+    expect(page.locator(".thread-head")).to_contain_text("Archived")
+
+
+def test_emoji_are_drawn_in_colour_not_as_empty_boxes(thread, browsers):
+    customer, store, chat = thread
+    customer.send(chat, "Salamat po! 😊🙏")
+    page = browsers.page(thread[0].server, customer, f"/c/{chat}")
+    connected(page)
+    family = page.locator(".msg .body").first.evaluate("el => getComputedStyle(el).fontFamily")
+    assert "Noto Color Emoji" in family and "Apple Color Emoji" in family, family
+    # Drawn with the page's own fonts: a colour glyph has coloured pixels, an empty box has none.
+    probe = page.locator(".msg .body").first
+    probe.evaluate("el => { el.style.background = '#fff'; el.style.color = '#000'; el.style.fontSize = '32px'; el.textContent = '😊'; }")
+    image = Image.open(io.BytesIO(probe.screenshot())).convert("RGB")
+    coloured = sum(1 for r, g, b in image.get_flattened_data() if max(r, g, b) - min(r, g, b) > 40)
+    assert coloured > 50, coloured
