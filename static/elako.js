@@ -47,6 +47,8 @@
     indicator.textContent = text;
   }
 
+  document.body.setAttribute("data-connection", "connecting");
+
   htmx.createEventSource = function (url) {
     if (lastEventId) {
       url = url.replace(/([?&]last_event_id=)[^&]*/, "$1" + encodeURIComponent(lastEventId));

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from tests.support.browser import PHONE, connected
+from tests.support.browser import PHONE, connected, sign_in, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -127,3 +127,66 @@ def test_emoji_are_drawn_in_colour_not_as_empty_boxes(thread, browsers):
     image = Image.open(io.BytesIO(probe.screenshot())).convert("RGB")
     coloured = sum(1 for r, g, b in image.get_flattened_data() if max(r, g, b) - min(r, g, b) > 40)
     assert coloured > 50, coloured
+
+
+def overlaps(a, b):
+    return not (a["x"] + a["width"] <= b["x"] or b["x"] + b["width"] <= a["x"]
+                or a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"])
+
+
+def test_the_connection_pill_covers_neither_the_offer_nor_the_name_and_online_is_not_claimed(
+        thread, browsers):
+    from tests.test_browser_notifications import FAKE_NOTIFICATION
+
+    customer, store, chat = thread
+    customer.send(chat, "Magandang umaga po!")
+    server = customer.server
+    shop = browsers.page(server, store, f"/c/{chat}")
+    connected(shop)
+    context = browsers.new(server, form_factor=PHONE)
+    sign_in(context, customer, server)
+    context.add_init_script(FAKE_NOTIFICATION)
+    page = context.new_page()
+    page.goto(f"/c/{chat}")
+    connected(page)
+    offer = page.locator("#notify-offer")
+    expect(offer).to_be_visible()
+    assert offer.bounding_box()["height"] <= 52, offer.bounding_box()  # one slim line
+    presence = page.locator(".thread-head .presence-text")
+    expect(presence).to_have_text("Online")
+
+    page.context.set_offline(True)
+    pill = page.locator("#connection")
+    expect(pill).to_have_text("Offline")
+    for covered in (offer, page.locator(".thread-head h1")):
+        assert not overlaps(pill.bounding_box(), covered.bounding_box()), covered
+    expect(presence).not_to_be_visible()  # not "Online" while that cannot be known
+    page.context.set_offline(False)
+    connected(page)
+    expect(presence).to_be_visible()
+
+    # Dismissed with one tap, and remembered.
+    page.get_by_role("button", name="Not now").click()
+    expect(offer).to_be_hidden()
+    page.reload()
+    connected(page)
+    expect(offer).to_be_hidden()
+
+
+def test_check_for_new_messages_does_not_flash_while_the_live_connection_opens(thread, browsers):
+    customer, store, chat = thread
+    server = customer.server
+    context = browsers.new(server)
+    sign_in(context, customer, server)
+    held = []
+    context.route(re.compile(r"/events\b"), lambda route: held.append(route))
+    page = context.new_page()
+    page.goto(f"/c/{chat}")
+    wait_until(page, lambda: held)  # the stream is on its way, slowly
+    expect(page.get_by_role("link", name="Check for new messages")).to_be_hidden()
+    before = composer(page).bounding_box()
+    for route in held:
+        route.continue_()
+    context.unroute(re.compile(r"/events\b"))
+    connected(page)
+    assert composer(page).bounding_box() == before
