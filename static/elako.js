@@ -510,6 +510,16 @@
       new Event("submit", { cancelable: true, bubbles: true }));
   });
 
+  /* -- settings: the browser's own time zone among the likely ones ------------------------- */
+  function offerOwnTimezone() {
+    var select = $("#timezone");
+    var own = window.Intl && Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (!select || !own) { return; }
+    var option = $$("option", select).filter(function (o) { return o.value === own; })[0];
+    var likely = $("optgroup", select);
+    if (option && option.parentNode !== likely) { likely.insertBefore(option, likely.children[1] || null); }
+  }
+
   /* -- page set-up -------------------------------------------------------------------------- */
 
   function settle() {
@@ -527,6 +537,7 @@
   }
   document.addEventListener("DOMContentLoaded", function () {
     offerNotifications(); /* first: the offer takes room from the thread */
+    offerOwnTimezone();
     settle();
     tidyInbox();
   });

@@ -190,3 +190,15 @@ def test_check_for_new_messages_does_not_flash_while_the_live_connection_opens(t
     context.unroute(re.compile(r"/events\b"))
     connected(page)
     assert composer(page).bounding_box() == before
+
+
+def test_the_likely_time_zones_come_first(server, browsers):
+    customer = server.register("customer", "Maria Santos")
+    page = browsers.page(server, customer, "/settings", timezone_id="America/New_York")
+    zone = page.get_by_label("Timezone")
+    first = zone.locator("option").evaluate_all("options => options.slice(0, 3).map(o => o.value)")
+    assert first[0] == "Asia/Manila" and "America/New_York" in first, first
+    expect(zone).to_have_value("Asia/Manila")  # the account's own, chosen
+    zone.select_option("America/New_York")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_label("Timezone")).to_have_value("America/New_York")
