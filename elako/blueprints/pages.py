@@ -48,7 +48,7 @@ def _inbox_context(filter_name="all", search="", before=None):
         filter_name = "all"
     page, next_before = conversations.list_conversations(
         g.user, archived=filter_name == "archived", unread_only=filter_name == "unread",
-        search=search, before=before, limit=current_app.config["INBOX_PAGE_SIZE"])
+        search=search, before=before, limit=current_app.config["INBOX_PAGE_SIZE"], opened=True)
     rows = [conversation_payload(c, g.user.id) for c in page]
     return {"rows": rows, "inbox_next": next_before, "filter": filter_name,
             "search": inputs.search_text(search), "presence": privacy.shown_presence(rows, pages=True)}
