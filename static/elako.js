@@ -252,6 +252,11 @@
         return;
       }
       var link = $(".row-link", row);
+      /* a row drawn by a live event links without the list's filter and search: give it them */
+      if ((filter !== "all" || query) && link.getAttribute("href").indexOf("?") < 0) {
+        link.setAttribute("href", link.getAttribute("href") + "?" + new URLSearchParams(
+          Object.assign(filter !== "all" ? { filter: filter } : {}, query ? { q: list.getAttribute("data-q") } : {})));
+      }
       if (row.id === open) { link.setAttribute("aria-current", "page"); }
       else { link.removeAttribute("aria-current"); }
     });

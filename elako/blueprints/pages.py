@@ -123,7 +123,8 @@ def conversation(conversation_id):
         chrome["unread_total"] = messages.unread_total(g.user.id)
     context = _thread_context(found, before)
     return page_or_fragment("conversation.html", "_thread_refresh.html", **chrome, **context,
-                            **_inbox_context())
+                            **_inbox_context(request.args.get("filter", "all"),
+                                             request.args.get("q", "")))
 
 
 @bp.post("/c/<conversation_id>/messages")
