@@ -226,7 +226,7 @@
     if (event.key !== "Escape") { return; }
     $$("details.actions[open]").forEach(function (menu) {
       menu.open = false;
-      $("summary", menu).focus();
+      $(":scope > summary", menu).focus();
     });
   });
   document.addEventListener("click", function (event) {

@@ -92,7 +92,7 @@ def test_the_conversation_menu_closes_on_escape_and_on_a_click_outside(thread, b
     page = browsers.page(server_of(customer), customer, f"/c/{chat}")
     connected(page)
     menu = page.locator("details.actions")
-    options = page.locator("details.actions summary")
+    options = page.locator("details.actions > summary")
     options.click()
     expect(menu).to_have_attribute("open", "")
     page.keyboard.press("Escape")

@@ -98,8 +98,8 @@ def test_a_long_name_in_the_menu_stays_on_one_line(server, browsers):
     chat = customer.open_conversation(store)
     page = browsers.page(server, customer, f"/c/{chat}", form_factor=PHONE)
     connected(page)
-    page.locator("details.actions summary").click()
-    block = page.get_by_role("button", name=re.compile("^Block Bayanihan"))
+    page.locator("details.actions > summary").click()
+    block = page.locator(".menu summary", has_text=re.compile("^Block Bayanihan"))
     expect(block).to_be_visible()
     assert block.bounding_box()["height"] <= 48, block.bounding_box()
     assert block.evaluate("el => el.getBoundingClientRect().right <= document.documentElement.clientWidth")
@@ -202,3 +202,36 @@ def test_the_likely_time_zones_come_first(server, browsers):
     zone.select_option("America/New_York")
     page.get_by_role("button", name="Save", exact=True).click()
     expect(page.get_by_label("Timezone")).to_have_value("America/New_York")
+
+
+def test_block_asks_first_says_so_and_can_be_undone(thread, browsers):
+    customer, store, chat = thread
+    customer.send(chat, "Magandang umaga po!")
+    page = browsers.page(customer.server, customer, f"/c/{chat}")
+    connected(page)
+    page.locator("details.actions > summary").click()
+    page.locator(".menu summary", has_text="Block Aling Nena's Sari-Sari").click()
+    expect(page.get_by_text("Neither of you can send messages until you unblock them.")).to_be_visible()
+    expect(composer(page)).to_be_visible()  # nothing happened yet
+    page.get_by_role("button", name="Block Aling Nena's Sari-Sari", exact=True).click()
+    expect(page.locator(".composer-slot")).to_contain_text("You blocked Aling Nena's Sari-Sari.")
+    page.locator(".composer-slot").get_by_role("button", name="Unblock").click()
+    expect(composer(page)).to_be_visible()
+    assert not customer.call("GET", f"/api/conversations/{chat}").json()["blocked_by_me"]
+
+
+def test_archive_says_so_in_the_inbox_with_an_undo(thread, browsers):
+    customer, store, chat = thread
+    customer.send(chat, "Magandang umaga po!")
+    page = browsers.page(customer.server, customer, f"/c/{chat}")
+    connected(page)
+    page.locator("details.actions > summary").click()
+    page.get_by_role("button", name="Archive", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/inbox\?archived="))
+    notice = page.get_by_role("status").filter(has_text="Archived your conversation with Aling Nena")
+    expect(notice).to_be_visible()
+    expect(page.locator("#inbox-list .name")).to_have_count(0)
+    notice.get_by_role("button", name="Undo").click()
+    expect(page.locator(".thread-head h1")).to_have_text("Aling Nena's Sari-Sari")
+    expect(page.locator(".thread-head")).not_to_contain_text("Archived")
+    assert not customer.call("GET", f"/api/conversations/{chat}").json()["archived"]

@@ -74,6 +74,8 @@ def inbox():
     # A search beside an open conversation keeps its row marked as the open one; an htmx refresh
     # carries the unread total along (after a resync it may have changed too).
     return page_or_fragment("inbox.html", "_inbox.html", **chrome, **context,
+                            just_archived=conversations.just_archived(g.user,
+                                                                      request.args.get("archived")),
                             active_id=inputs.optional_id(request.args.get("active")) if is_htmx()
                             else None,
                             refresh=is_htmx())
@@ -179,8 +181,8 @@ def conversation_action(conversation_id, action):
         raise NotFound("We could not find that page.")
     change, value = actions[action]
     change(g.user, conversation_id, value)
-    if action == "archive":
-        return back_to(url_for("pages.inbox"))
+    if action == "archive":  # the inbox says so, with an undo
+        return back_to(url_for("pages.inbox", archived=conversation_id))
     return back_to(url_for("pages.conversation", conversation_id=conversation_id))
 
 

@@ -96,6 +96,19 @@ def list_conversations(user, *, archived=False, unread_only=False, search="", be
     return page, (str(page[-1].id) if has_more else None)
 
 
+def just_archived(user, conversation_id):
+    """The conversation `user` just archived (the inbox offers to undo it), or None."""
+    if not conversation_id:
+        return None
+    try:
+        conversation = conversation_for(user, conversation_id)
+    except (NotFound, InvalidInput):
+        return None
+    if user.id not in conversation.archived_by:
+        return None
+    return conversation_payload(conversation, user.id)
+
+
 def _set_membership(user, conversation_id, field, member, tell):
     """Put the user's id into the conversation's list `field` (member=True) or take it out, and
     announce the new state to `tell(conversation)` (user ids), each as they see it. Nothing is
