@@ -194,46 +194,33 @@
      thread, not one per message. Without JavaScript every Unsend stays in the tab order. -- */
   function untabUnsend(root) {
     $$(".unsend button", root).forEach(function (button) {
-      if (!button.closest(".msg").contains(document.activeElement)) { button.tabIndex = -1; }
+      button.tabIndex = button.closest(".msg").contains(document.activeElement) ? 0 : -1;
     });
   }
   document.addEventListener("htmx:load", function (event) { untabUnsend(event.detail.elt); });
-  document.addEventListener("focusin", function (event) {
-    var message = event.target.closest && event.target.closest(".msg");
-    var button = message && $(".unsend button", message);
-    if (button) { button.tabIndex = 0; }
-  });
-  document.addEventListener("focusout", function (event) {
-    var message = event.target.closest && event.target.closest(".msg");
-    if (message && !message.contains(event.relatedTarget)) { untabUnsend(message); }
+  ["focusin", "focusout"].forEach(function (type) {
+    document.addEventListener(type, function (event) {
+      var message = event.target.closest && event.target.closest(".msg");
+      if (message) { setTimeout(function () { untabUnsend(message); }); } /* once focus settled */
+    });
   });
   document.addEventListener("keydown", function (event) {
-    if (event.key !== "ArrowUp" && event.key !== "ArrowDown") { return; }
-    var here = event.target.closest && (event.target.closest(".msg") || event.target);
-    var el = log();
-    if (!el || !here || !(here === el || here.matches(".msg[tabindex]")) || !el.contains(here)) { return; }
-    var focusable = $$(".msg[tabindex]", el);
-    if (!focusable.length) { return; }
-    var at = focusable.indexOf(here);
-    var next = at < 0 ? focusable[focusable.length - 1]
-      : focusable[Math.max(0, Math.min(focusable.length - 1, at + (event.key === "ArrowUp" ? -1 : 1)))];
+    var el = log(), key = event.key, all = el ? $$(".msg[tabindex]", el) : [];
+    if (!all.length || (key !== "ArrowUp" && key !== "ArrowDown") || !el.contains(event.target)) { return; }
+    var at = all.indexOf(event.target.closest(".msg[tabindex]"));
     event.preventDefault();
-    next.focus();
+    all[at < 0 ? all.length - 1 : Math.max(0, Math.min(all.length - 1, at + (key === "ArrowUp" ? -1 : 1)))].focus();
   });
 
   /* -- the ⋯ menu closes on Escape and on a click outside it --------------------------------- */
-  document.addEventListener("keydown", function (event) {
-    if (event.key !== "Escape") { return; }
+  function closeMenus(event) {
     $$("details.actions[open]").forEach(function (menu) {
-      menu.open = false;
-      $(":scope > summary", menu).focus();
+      if (event.key === "Escape") { menu.open = false; $("summary", menu).focus(); }
+      else if (event.type === "click" && !menu.contains(event.target)) { menu.open = false; }
     });
-  });
-  document.addEventListener("click", function (event) {
-    $$("details.actions[open]").forEach(function (menu) {
-      if (!menu.contains(event.target)) { menu.open = false; }
-    });
-  });
+  }
+  document.addEventListener("keydown", closeMenus);
+  document.addEventListener("click", closeMenus);
 
   /* -- the inbox: true to its filter and search, the open conversation marked ---------------- */
 
@@ -252,11 +239,6 @@
         return;
       }
       var link = $(".row-link", row);
-      /* a row drawn by a live event links without the list's filter and search: give it them */
-      if ((filter !== "all" || query) && link.getAttribute("href").indexOf("?") < 0) {
-        link.setAttribute("href", link.getAttribute("href") + "?" + new URLSearchParams(
-          Object.assign(filter !== "all" ? { filter: filter } : {}, query ? { q: list.getAttribute("data-q") } : {})));
-      }
       if (row.id === open) { link.setAttribute("aria-current", "page"); }
       else { link.removeAttribute("aria-current"); }
     });
@@ -447,15 +429,9 @@
     event.preventDefault();
     var textarea = $("textarea", form);
     var body = textarea.value;
-    if (!body.trim()) { /* spaces only: nothing to send, nothing worth keeping */
-      textarea.value = "";
-      keepDraft("");
-      resize(textarea);
-      composerError("Write a message first.");
-      return;
-    }
-    composerError("");
-    send(form, body, newClientId());
+    /* spaces only: nothing to send, nothing worth keeping either */
+    composerError(body.trim() ? "" : "Write a message first.");
+    if (body.trim()) { send(form, body, newClientId()); }
     textarea.value = "";
     keepDraft("");
     resize(textarea);
@@ -496,8 +472,7 @@
   function resize(textarea) {
     if (!textarea) { return; }
     textarea.style.height = "auto";
-    var cap = parseFloat(getComputedStyle(textarea).maxHeight) || 152; /* elako.css caps it */
-    textarea.style.height = Math.min(textarea.scrollHeight + 2, cap) + "px";
+    textarea.style.height = Math.min(textarea.scrollHeight + 2, 152) + "px"; /* elako.css may cap it lower */
   }
   document.addEventListener("input", function (event) {
     if (event.target.matches && event.target.matches("#composer textarea")) {
@@ -514,16 +489,6 @@
     textarea.form.requestSubmit ? textarea.form.requestSubmit() : textarea.form.dispatchEvent(
       new Event("submit", { cancelable: true, bubbles: true }));
   });
-
-  /* -- settings: the browser's own time zone among the likely ones ------------------------- */
-  function offerOwnTimezone() {
-    var select = $("#timezone");
-    var own = window.Intl && Intl.DateTimeFormat().resolvedOptions().timeZone;
-    if (!select || !own) { return; }
-    var option = $$("option", select).filter(function (o) { return o.value === own; })[0];
-    var likely = $("optgroup", select);
-    if (option && option.parentNode !== likely) { likely.insertBefore(option, likely.children[1] || null); }
-  }
 
   /* -- page set-up -------------------------------------------------------------------------- */
 
@@ -542,7 +507,6 @@
   }
   document.addEventListener("DOMContentLoaded", function () {
     offerNotifications(); /* first: the offer takes room from the thread */
-    offerOwnTimezone();
     settle();
     tidyInbox();
   });

@@ -182,7 +182,7 @@ def test_touch_targets_are_at_least_44px_on_a_phone(server, browsers):
     expect(unsend).to_be_visible()
     box = unsend.bounding_box()
     assert box["width"] >= 44 and box["height"] >= 44, box
-    page.locator(".actions summary").tap()  # the menu's items too
+    page.locator(".actions > summary").tap()  # the menu's items too
     expect(page.get_by_role("button", name="Archive")).to_be_visible()
     assert page.evaluate(SMALL_TARGETS_JS) == []
     anonymous = browsers.page(server, path="/signin", form_factor=PHONE)
