@@ -29,16 +29,19 @@ run: install
 	PORT=$(PORT) SEED_DEMO=$${SEED_DEMO:-$$([ -z "$$MONGODB_URI" ] && echo 1 || echo 0)} \
 		START_JOB_WORKER=$${START_JOB_WORKER:-1} $(BIN)/gunicorn -c gunicorn.conf.py app:app
 
-# The browser tests drive Debian's chromium through Playwright (no Playwright browser download);
+# The browser tests drive Debian's chromium through Playwright (no Playwright browser download),
+# with a colour emoji font so emoji in messages and screenshots are not empty boxes;
 # tests/test_nginx_front.py puts Debian's nginx (with its brotli_static module) in front of gunicorn.
+EMOJI_FONT ?= /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
 NGINX ?= /usr/sbin/nginx
 chromium:
-	@test -x $(CHROMIUM) -a -x $(NGINX) -a -e /usr/lib/nginx/modules/ngx_http_brotli_static_module.so || { \
-		echo "Installing Debian's chromium and nginx for the browser and front tests"; \
+	@{ test -x $(CHROMIUM) && test -e $(EMOJI_FONT) && test -x $(NGINX) && \
+		test -e /usr/lib/nginx/modules/ngx_http_brotli_static_module.so; } || { \
+		echo "Installing Debian's chromium, fonts and nginx for the browser and front tests"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-dejavu-core \
-			nginx libnginx-mod-http-brotli-static; }
+			fonts-noto-color-emoji nginx libnginx-mod-http-brotli-static; }
 
 test: install-dev chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

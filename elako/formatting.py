@@ -33,6 +33,16 @@ def short_time(value, tz, now=None):
     return moment.strftime("%b %-d, %Y")
 
 
+def active_ago(value, tz, now=None):
+    """Recent activity without a live stream: "Active now", "Active 2 min ago", then last seen."""
+    minutes = int(((now or datetime.now(timezone.utc)) - _moment(value)).total_seconds() // 60)
+    if minutes < 1:
+        return "Active now"
+    if minutes < 60:
+        return f"Active {minutes} min ago"
+    return "Last seen " + short_time(value, tz, now)
+
+
 def clock(value, tz):
     return local(value, tz).strftime("%-I:%M %p")
 
@@ -129,7 +139,8 @@ def viewer_context():
 
 
 def init_app(app):
-    for function in (short_time, clock, exact_time, day_key, day_label, linkify, initials, deletable,
-                     unsend_seconds_left, count_label, wait_label, file_kind, file_size):
+    for function in (short_time, active_ago, clock, exact_time, day_key, day_label, linkify,
+                     initials, deletable, unsend_seconds_left, count_label, wait_label, file_kind,
+                     file_size):
         app.add_template_filter(function)
     app.context_processor(viewer_context)

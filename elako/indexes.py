@@ -23,6 +23,8 @@ def hot_queries():
         ("open a conversation", Conversation.objects(customer_id=user, store_id=other)),
         ("inbox page", Conversation.objects(participants=user, last_seq__gt=0, archived_by__ne=user)
          .order_by("-last_activity_at", "-id")),
+        ("a customer's inbox page", Conversation.objects(participants=user, archived_by__ne=user)
+         .order_by("-last_activity_at", "-id")),
         ("presence: recent counterparts",
          Conversation.objects(participants=user, last_seq__gt=0).order_by("-last_activity_at")),
         ("presence: who of them hides it", User.objects(id__in=[user, other], hide_presence=True)),

@@ -62,6 +62,8 @@
     indicator.textContent = text;
   }
 
+  document.body.setAttribute("data-connection", "connecting");
+
   htmx.createEventSource = function (url) {
     if (lastEventId) {
       url = url.replace(/([?&]last_event_id=)[^&]*/, "$1" + encodeURIComponent(lastEventId));
@@ -174,6 +176,7 @@
     insertBySeq(list, node);
     if (day) { list.insertBefore(day, node); }
     htmx.process(node);
+    untabUnsend(node);
     return true;
   }
 
@@ -267,6 +270,39 @@
     });
     if (next < Infinity) { unsendTimer = setTimeout(expireUnsend, Math.min(next - now + 50, 2147483647)); }
   }
+
+  /* -- Unsend: out of the tab order until its message is focused (tapped, clicked, or reached
+     with the arrow keys in the thread), so Shift+Tab from the composer is one step to the
+     thread, not one per message. Without JavaScript every Unsend stays in the tab order. -- */
+  function untabUnsend(root) {
+    $$(".unsend button", root).forEach(function (button) {
+      button.tabIndex = button.closest(".msg").contains(document.activeElement) ? 0 : -1;
+    });
+  }
+  document.addEventListener("htmx:load", function (event) { untabUnsend(event.detail.elt); });
+  ["focusin", "focusout"].forEach(function (type) {
+    document.addEventListener(type, function (event) {
+      var message = event.target.closest && event.target.closest(".msg");
+      if (message) { setTimeout(function () { untabUnsend(message); }); } /* once focus settled */
+    });
+  });
+  document.addEventListener("keydown", function (event) {
+    var el = log(), key = event.key, all = el ? $$(".msg[tabindex]", el) : [];
+    if (!all.length || (key !== "ArrowUp" && key !== "ArrowDown") || !el.contains(event.target)) { return; }
+    var at = all.indexOf(event.target.closest(".msg[tabindex]"));
+    event.preventDefault();
+    all[at < 0 ? all.length - 1 : Math.max(0, Math.min(all.length - 1, at + (key === "ArrowUp" ? -1 : 1)))].focus();
+  });
+
+  /* -- the ⋯ menu closes on Escape and on a click outside it --------------------------------- */
+  function closeMenus(event) {
+    $$("details.actions[open]").forEach(function (menu) {
+      if (event.key === "Escape") { menu.open = false; $("summary", menu).focus(); }
+      else if (event.type === "click" && !menu.contains(event.target)) { menu.open = false; }
+    });
+  }
+  document.addEventListener("keydown", closeMenus);
+  document.addEventListener("click", closeMenus);
 
   /* -- the inbox: true to its filter and search, the open conversation marked ---------------- */
 
@@ -460,6 +496,8 @@
     var item = document.createElement("li");
     item.className = "msg out pending";
     item.setAttribute("data-pending", clientId);
+    /* Not announced by the thread's live region: the stored message that replaces it is, once. */
+    item.setAttribute("aria-hidden", "true");
     var bubble = document.createElement("div");
     bubble.className = "bubble";
     var text = document.createElement("p");
@@ -478,6 +516,7 @@
     if (auto === false) { item.setAttribute("data-refused", ""); } else { item.removeAttribute("data-refused"); }
     item.classList.remove("pending");
     item.classList.add("failed");
+    item.removeAttribute("aria-hidden"); /* its Retry must be reachable */
     var meta = $(".meta", item);
     meta.textContent = "Not sent. ";
     var retry = document.createElement("button");
@@ -611,9 +650,9 @@
     event.preventDefault();
     var textarea = $("textarea", form);
     var body = textarea.value;
-    if (!body.trim()) { composerError("Write a message first."); return; }
-    composerError("");
-    send(form, body, newClientId());
+    /* spaces only: nothing to send, nothing worth keeping either */
+    composerError(body.trim() ? "" : "Write a message first.");
+    if (body.trim()) { send(form, body, newClientId()); }
     textarea.value = "";
     keepDraft("");
     resize(textarea);
@@ -647,7 +686,7 @@
   function resize(textarea) {
     if (!textarea) { return; }
     textarea.style.height = "auto";
-    textarea.style.height = Math.min(textarea.scrollHeight + 2, 152) + "px";
+    textarea.style.height = Math.min(textarea.scrollHeight + 2, 152) + "px"; /* elako.css may cap it lower */
   }
   document.addEventListener("input", function (event) {
     if (event.target.matches && event.target.matches("#composer textarea")) {
@@ -669,6 +708,7 @@
 
   function settle() {
     var el = log();
+    untabUnsend(document);
     if (el) {
       el.classList.add("scripted");
       pinned = true;

@@ -127,7 +127,7 @@ def test_archive_and_unarchive_from_the_page_menu(server, pair):
     archived = browser.post(f"{server.url}/c/{cid}/archive", data={"csrf_token": token},
                             allow_redirects=False, timeout=10)
     assert archived.status_code == 303
-    assert archived.headers["Location"].endswith("/inbox")
+    assert archived.headers["Location"].endswith(f"/inbox?archived={cid}")  # says so, with an undo
     assert inbox_rows(server, browser) == []
     assert inbox_rows(server, browser, "?filter=archived") == [cid]
     assert listed(store) == [] and listed(store, archived="true") == [cid]

@@ -133,10 +133,11 @@ def test_pages_and_live_fragments_while_blocked(server, pair, sse):
     assert parse(htmx.text).with_class("error-note")[0].text == BLOCKED_MESSAGE
     plain = customer_browser.post(f"{server.url}/c/{cid}/messages", allow_redirects=False,
                                   timeout=10, data={"body": "hello??", "csrf_token": token})
-    assert plain.status_code == 303  # back to the page, whose composer says why
+    assert plain.status_code == 303  # back to the page, whose composer says why, text kept
     again = customer_browser.get(server.url + plain.headers["Location"], timeout=10)
-    assert parse(again.text).by_id(f"composer-slot-{cid}").text.strip() == (
-        "You can’t send messages in this conversation.")
+    slot = parse(again.text).by_id(f"composer-slot-{cid}")
+    assert slot.text.strip().startswith("You can’t send messages in this conversation.")
+    assert slot.find_all("textarea")[0].text == "hello??"
     assert len(customer.call("GET", f"/api/conversations/{cid}/messages").json()["items"]) == 1
 
     # Unblocked: the composer comes back live, and sending works.

@@ -179,7 +179,7 @@ def test_store_inbox_counts_and_reorders_live(server, browsers):
     other_tab.goto(f"/c/{with_ben}")
     expect(shop).to_have_title("(2) Inbox · ELako Chat")
     expect(shop.locator(f"#row-{with_ben}")).not_to_have_class(re.compile(r"\bunread\b"))
-    shop.get_by_text("Unread", exact=True).click()
+    shop.get_by_role("link", name="Unread", exact=True).click()
     expect(names).to_have_text(["Ana Reyes"])
     assert shop.evaluate("window.notReloaded") is True
 

@@ -87,9 +87,10 @@ def test_typing_in_the_search_box_is_never_lost(server, browsers, store_with_cus
     expect(names(page)).to_have_text(["Ben Cruz"])
     expect(search).to_have_value("Ben Cruz")
     expect(search).to_be_focused()
-    page.get_by_text("Unread", exact=True).click()
-    expect(page.get_by_role("radio", name="Unread")).to_be_checked()
+    page.get_by_role("link", name="Unread", exact=True).click()
+    expect(page.get_by_role("link", name="Unread", exact=True)).to_have_attribute("aria-current", "true")
     expect(names(page)).to_have_text(["Ben Cruz"])
+    expect(search).to_have_value("Ben Cruz")
 
 
 def test_live_rows_keep_to_the_search_and_the_filter(server, browsers, store_with_customers):
@@ -122,3 +123,29 @@ def test_the_open_conversation_stays_marked_in_the_inbox_beside_it(server, brows
     expect(names(page)).to_have_text(["Ben Cruz", "Ana Reyes"])
     expect(open_row).to_have_attribute("aria-current", "page")
     expect(page.locator(f"#row-{with_ben} a")).not_to_have_attribute("aria-current", "page")
+
+
+def test_opening_a_conversation_from_a_search_or_a_filter_keeps_them_beside_it(
+        server, browsers, store_with_customers):
+    store, (ana, with_ana), (ben, with_ben) = store_with_customers
+    store.call("POST", f"/api/conversations/{with_ana}/archive")
+    page = browsers.page(server, store, "/inbox")
+    connected(page)
+    search = page.get_by_role("searchbox", name="Search by customer name")
+    search.fill("ben")
+    expect(page).to_have_url(re.compile(r"/inbox\?q=ben$"))
+    expect(page.locator("#inbox-list")).to_have_attribute("data-q", "ben")
+    page.get_by_role("link", name=re.compile("Ben Cruz")).click()
+    expect(page).to_have_url(re.compile(rf"/c/{with_ben}\?q=ben$"))
+    expect(names(page)).to_have_text(["Ben Cruz"])
+    expect(search).to_have_value("ben")
+
+    page.goto("/inbox")
+    page.get_by_role("link", name="Archived", exact=True).click()
+    expect(names(page)).to_have_text(["Ana Reyes"])
+    page.get_by_role("link", name=re.compile("Ana Reyes")).click()
+    expect(page.locator(".thread-head h1")).to_have_text("Ana Reyes")
+    expect(page.get_by_role("link", name="Archived", exact=True)).to_have_attribute("aria-current", "true")
+    expect(names(page)).to_have_text(["Ana Reyes"])
+    ana.send(with_ana, "Nandiyan pa po ba kayo?")  # back in the inbox: it leaves the archived list
+    expect(names(page)).to_have_count(0)

@@ -73,3 +73,44 @@ def test_sign_in_read_history_send_and_check_for_new_messages_without_javascript
     page.get_by_role("link", name="Settings").click()
     page.get_by_role("main").get_by_role("button", name="Sign out", exact=True).click()
     expect(page).to_have_url(re.compile(r"/signin$"))
+
+
+def test_inbox_filters_work_with_one_tap_without_javascript(server, browsers):
+    store = server.register("store", "Kusina ni Mang Tonyo")
+    ana, ben = server.register("customer", "Ana Reyes"), server.register("customer", "Ben Cruz")
+    with_ana = ana.open_conversation(store)
+    ana.send(with_ana, "Pa-reserve po ng adobo")
+    ben.send(ben.open_conversation(store), "Bukas pa po kayo?")
+    store.call("PATCH", f"/api/conversations/{with_ana}/read")
+    page = browsers.page(server, path=None, java_script_enabled=False)
+    sign_in_with_form(page, store.email)
+    names = page.locator("#inbox-list .name")
+    expect(names).to_have_count(2)
+
+    page.get_by_role("link", name="Unread", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/inbox\?filter=unread$"))
+    expect(names).to_have_text(["Ben Cruz"])
+    expect(page.get_by_role("link", name="Unread", exact=True)).to_have_attribute("aria-current", "true")
+    # A search keeps the filter, and a filter keeps the search.
+    page.get_by_role("searchbox").fill("ana")
+    page.get_by_role("button", name="Search").click()
+    expect(names).to_have_count(0)
+    page.get_by_role("link", name="All", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/inbox\?q=ana$"))
+    expect(names).to_have_text(["Ana Reyes"])
+
+
+def test_text_sent_after_a_block_landed_stays_on_the_page_without_javascript(server, browsers):
+    store = server.register("store", "Aling Nena's Sari-Sari")
+    customer = server.register("customer", "Maria Santos")
+    conversation_id = customer.open_conversation(store)
+    customer.send(conversation_id, "Magandang umaga po!")
+    page = browsers.page(server, customer, f"/c/{conversation_id}", java_script_enabled=False)
+    page.get_by_role("textbox", name="Message", exact=True).fill("Pakitabi po ng dalawang itlog")
+    store.call("POST", f"/api/conversations/{conversation_id}/block")  # while the page is open
+    page.get_by_role("button", name="Send", exact=True).click()
+
+    expect(page.get_by_text("You can’t send messages in this conversation.")).to_be_visible()
+    kept = page.get_by_role("textbox", name="Not sent: your message")
+    expect(kept).to_have_value("Pakitabi po ng dalawang itlog")
+    expect(page.locator(".msg.out")).to_have_count(1)

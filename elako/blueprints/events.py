@@ -213,4 +213,4 @@ def _row_presence(data):
     """The other party's presence for an event that re-renders an inbox row, so the row keeps its
     online dot; read now, since presence changes are never stored in the stream."""
     row = data.get("conversation")
-    return privacy.shown_presence([row]) if row else None
+    return privacy.shown_presence([row], pages=True) if row else None

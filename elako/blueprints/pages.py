@@ -53,10 +53,10 @@ def _inbox_context(filter_name="all", search="", before=None):
         filter_name = "all"
     page, next_before = conversations.list_conversations(
         g.user, archived=filter_name == "archived", unread_only=filter_name == "unread",
-        search=search, before=before, limit=current_app.config["INBOX_PAGE_SIZE"])
+        search=search, before=before, limit=current_app.config["INBOX_PAGE_SIZE"], opened=True)
     rows = [conversation_payload(c, g.user.id) for c in page]
     return {"rows": rows, "inbox_next": next_before, "filter": filter_name,
-            "search": inputs.search_text(search), "presence": privacy.shown_presence(rows)}
+            "search": inputs.search_text(search), "presence": privacy.shown_presence(rows, pages=True)}
 
 
 def _chrome():
@@ -79,6 +79,8 @@ def inbox():
     # A search beside an open conversation keeps its row marked as the open one; an htmx refresh
     # carries the unread total along (after a resync it may have changed too).
     return page_or_fragment("inbox.html", "_inbox.html", **chrome, **context,
+                            just_archived=conversations.just_archived(g.user,
+                                                                      request.args.get("archived")),
                             active_id=inputs.optional_id(request.args.get("active")) if is_htmx()
                             else None,
                             refresh=is_htmx())
@@ -106,7 +108,7 @@ def _thread_context(conversation, before=None):
     view = conversation_payload(conversation, g.user.id)
     return {"conversation": view, "items": [message_payload(m) for m in page],
             "next_before": next_before, "before": before,
-            "other_presence": privacy.shown_presence([view]).get(view["other"]["id"]),
+            "other_presence": privacy.shown_presence([view], pages=True).get(view["other"]["id"]),
             "client_id": uuid.uuid4().hex}
 
 
@@ -132,7 +134,8 @@ def conversation(conversation_id):
     if not is_htmx():  # a send refused without JavaScript: its error, and the text typed
         context.update(carryover.take(g.auth_session.id, f"composer:{found.id}"))
     return page_or_fragment("conversation.html", "_thread_refresh.html", **chrome, **context,
-                            **_inbox_context())
+                            **_inbox_context(request.args.get("filter", "all"),
+                                             request.args.get("q", "")))
 
 
 @bp.post("/c/<conversation_id>/messages")
@@ -193,8 +196,8 @@ def conversation_action(conversation_id, action):
         raise NotFound("We could not find that page.")
     change, value = actions[action]
     change(g.user, conversation_id, value)
-    if action == "archive":
-        return back_to(url_for("pages.inbox"))
+    if action == "archive":  # the inbox says so, with an undo
+        return back_to(url_for("pages.inbox", archived=conversation_id))
     return back_to(url_for("pages.conversation", conversation_id=conversation_id))
 
 

@@ -13,10 +13,14 @@ import time
 from flask import current_app, g, request
 
 from ..extensions import get_redis
+from . import presence
 
 KEEP_SECONDS = 30 * 24 * 3600  # someone away for longer is simply "away since forever"
 # Blueprints whose requests clients make on their own: event streams and long polls.
 BY_THEMSELVES = {"events"}
+# Requests a person makes in a browser: they count for presence too (services/presence.py), for
+# people without a live stream.
+PAGES = {"pages", "auth", "alerts"}
 
 
 def _key(user_id):
@@ -42,4 +46,6 @@ def init_app(app):
         user = g.get("user")
         if user is not None and request.blueprint not in BY_THEMSELVES:
             record(user.id)
+            if request.blueprint in PAGES:
+                presence.note_page_seen(user.id)
         return response

@@ -65,13 +65,16 @@ def open_conversation(user, counterpart_id):
 
 
 def list_conversations(user, *, archived=False, unread_only=False, search="", before=None,
-                       limit=50):
+                       limit=50, opened=False):
     """The user's conversations that have messages, newest activity first, a page at a time.
+    With `opened` (the inbox page), a customer's also include those she opened and has not
+    written in yet, so backing out of a new conversation does not lose it (`reachable_by`).
 
     `before` is the id of the last conversation of the previous page (a cursor, never a skip).
     Returns (conversations, next_before).
     """
-    query = Conversation.objects(participants=user.id, last_seq__gt=0)
+    with_messages = Q(participants=user.id, last_seq__gt=0)
+    query = Conversation.objects(reachable_by(user) if opened else with_messages)
     query = query.filter(archived_by=user.id) if archived else query.filter(archived_by__ne=user.id)
     role_of_other = "store" if user.role == "customer" else "customer"
     if unread_only:
@@ -91,6 +94,19 @@ def list_conversations(user, *, archived=False, unread_only=False, search="", be
     has_more = len(page) > limit
     page = page[:limit]
     return page, (str(page[-1].id) if has_more else None)
+
+
+def just_archived(user, conversation_id):
+    """The conversation `user` just archived (the inbox offers to undo it), or None."""
+    if not conversation_id:
+        return None
+    try:
+        conversation = conversation_for(user, conversation_id)
+    except (NotFound, InvalidInput):
+        return None
+    if user.id not in conversation.archived_by:
+        return None
+    return conversation_payload(conversation, user.id)
 
 
 def _set_membership(user, conversation_id, field, member, tell):

@@ -7,6 +7,10 @@
 * `online` (one sorted set) scores each user with the time they stop counting as online. Every
   worker's hub sweeps it: a user whose time passed with no live stream goes offline once — the
   `{U}:presence` state decides the single transition — and "last seen" is recorded.
+* Someone without a live stream (JavaScript off, or a browser that cannot keep one open) still
+  counts as active while they load pages and post forms: `{U}:page_seen` holds the time of their
+  last page request, and pages (not the API) show "Active now" / "Active 2 min ago" from it when
+  it is newer than their last seen.
 * A transition is announced (ephemeral, no write per counterpart) only to the user's most recent
   counterparts who are online right now, so a store with thousands of customers coming back causes
   no storm, and a reload within the grace period causes nothing at all.
@@ -14,6 +18,7 @@
 
 import time
 import uuid
+from datetime import datetime, timezone
 
 from flask import current_app
 
@@ -178,8 +183,15 @@ def sweep():
                 _announce(user, online=False)
 
 
-def status(user_ids):
-    """{user_id: {"online": bool, "last_seen_at": iso or None}} for the given ids."""
+def note_page_seen(user_id):
+    """A page request of `user_id`: activity even without an event stream (JavaScript off)."""
+    get_redis().set(_key(user_id, "page_seen"), repr(time.time()), ex=LAST_SEEN_TTL)
+
+
+def status(user_ids, *, pages=False):
+    """{user_id: {"online": bool, "last_seen_at": iso or None}} for the given ids. With `pages`,
+    someone offline whose last page request came after their last seen also has "active_at" (iso):
+    they use the app without a live stream."""
     user_ids = [str(u) for u in user_ids]
     if not user_ids:
         return {}
@@ -188,11 +200,21 @@ def status(user_ids):
     pipe.zmscore(_online_key(), user_ids)
     for user_id in user_ids:
         pipe.get(_key(user_id, "last_seen"))
-    scores, *last_seen = pipe.execute()
+        if pages:
+            pipe.get(_key(user_id, "page_seen"))
+    scores, *rest = pipe.execute()
+    step = 2 if pages else 1
     now = time.time()
-    return {user_id: {"online": bool(score and score > now),
-                      "last_seen_at": None if score and score > now else seen}
-            for user_id, score, seen in zip(user_ids, scores, last_seen)}
+    states = {}
+    for user_id, score, seen, page_seen in zip(user_ids, scores, rest[::step],
+                                                rest[1::step] if pages else [None] * len(user_ids)):
+        online = bool(score and score > now)
+        states[user_id] = state = {"online": online, "last_seen_at": None if online else seen}
+        if not online and page_seen:
+            active_at = iso(datetime.fromtimestamp(float(page_seen), timezone.utc).replace(tzinfo=None))
+            if not seen or active_at > seen:
+                state["active_at"] = active_at
+    return states
 
 
 def _announce(user, *, online):

@@ -18,14 +18,15 @@ def _shows_presence(row):
     return row["last_seq"] > 0 and not (row["blocked_by_me"] or row["blocked_by_other"])
 
 
-def shown_presence(rows):
+def shown_presence(rows, *, pages=False):
     """{user id: presence} of the other parties of `rows` (conversation payloads, as their viewer
-    sees them) whose presence that viewer may see; the others are left out."""
+    sees them) whose presence that viewer may see; the others are left out. `pages`: for a page,
+    which also shows activity without a live stream (presence.status)."""
     candidates = {row["other"]["id"] for row in rows if _shows_presence(row)}
     if not candidates:
         return {}
     hiding = realtime.session_cache().presence_hidden(sorted(candidates), _hiding)
-    return presence.status(sorted(candidates - hiding))
+    return presence.status(sorted(candidates - hiding), pages=pages)
 
 
 def _hiding(user_ids):
