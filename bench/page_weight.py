@@ -93,8 +93,15 @@ def report(first, later, messages, path):
     return f"""# Page weight
 
 What a phone downloads to show a conversation page, measured by `bench/page_weight.py` on
-{today}. Budget: at most **30 KB** ({FIRST_VISIT_BUDGET:,} bytes) on the first visit, all assets
-included, and at most **8 KB** ({REPEAT_VISIT_BUDGET:,} bytes) on a later visit.
+{today}. Budget: at most **{FIRST_VISIT_BUDGET // 1024} KB** ({FIRST_VISIT_BUDGET:,} bytes) on the first visit, all
+assets included, and at most **{REPEAT_VISIT_BUDGET // 1024} KB** ({REPEAT_VISIT_BUDGET:,} bytes) on a later visit.
+
+The first-visit budget was 30 KB until 2026-11-29, when three features took the page past it:
+unsent messages kept across reloads and resent by themselves, with mark-as-read retried (about
+1.4 KB of script, compressed), the accessibility and polish round (0.6 KB of script and style)
+and photos and files (0.3 KB; their own script loads only once a file is chosen). Next: the
+same treatment for the rest of what only some visits use (resending unsent messages, the search
+history, the notification offer, page-specific styles), to get back under 30 KB.
 
 | visit | bytes over the wire | budget | |
 |---|---:|---:|---|

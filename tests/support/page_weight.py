@@ -19,7 +19,10 @@ import brotli
 
 from tests.support.html import parse
 
-FIRST_VISIT_BUDGET = 30 * 1024
+# Raised from 30 KB on 2026-11-29: keeping unsent messages across reloads, accessibility and
+# attachments took the first visit to 32.5 KB (docs/page-weight.md says what grew and what to move
+# out of the first visit next).
+FIRST_VISIT_BUDGET = 34 * 1024
 REPEAT_VISIT_BUDGET = 8 * 1024
 # "A later visit" is a day later: a response is reused without a request only if it stays fresh
 # that long (a five-minute max-age would not help a customer who comes back tomorrow).
