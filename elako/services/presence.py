@@ -110,7 +110,8 @@ def forget(user_id):
     """Remove every trace of `user_id`'s presence (their account is being deleted): their streams
     are ended first, and with no `presence` state left the sweep records no last seen."""
     redis = get_redis()
-    redis.delete(*(_key(user_id, name) for name in ("conns", "presence", "linger", "last_seen")))
+    redis.delete(*(_key(user_id, name)
+                   for name in ("conns", "presence", "linger", "last_seen", "page_seen")))
     redis.zrem(_online_key(), str(user_id))
 
 
