@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 
 from tests.support.redis_cluster import BIN
 from tests.support.servers import free_port, wait_for_port
@@ -109,3 +110,11 @@ def _hang_up(sock):
     except OSError:
         pass
     sock.close()
+
+
+def wait_until(condition, timeout, message):
+    """Poll `condition()` until it is true; fail with `message` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, message
+        time.sleep(0.1)
