@@ -83,11 +83,13 @@ def mongo_cable(shared_mongo_uri):
 
 
 def test_redis_stopped_for_ten_seconds_then_everything_resumes_without_a_restart(
-        redis_server, live_server):
+        redis_server, live_server, sse):
     server = live_server(redis=redis_server.url, **OUTAGE_SETTINGS)
     customer = server.register("customer", "Maria Santos")
     store = server.register("store", "Aling Nena's Store")
     conversation_id = customer.open_conversation(store)
+    leaving = sse(store.events_url(), headers=store.headers)  # a tab closed during the outage
+    leaving.wait_for_comments(1)
     probes = []
 
     def outage():
@@ -97,7 +99,8 @@ def test_redis_stopped_for_ten_seconds_then_everything_resumes_without_a_restart
         assert during.status_code == 503 and "redis" in during.json()["checks"], during.text
         assert during.json()["checks"]["redis"] != "ok"
         probes.append(f"Refused {uuid.uuid4().hex}")
-        assert refused_send(customer, conversation_id, probes[-1]) < 15  # answered, not left hanging
+        assert refused_send(customer, conversation_id, probes[-1]) < 15  # answered, not hung
+        leaving.close()
         time.sleep(max(0, OUTAGE_SECONDS - (time.monotonic() - stopped_at)))
         redis_server.start()
         wait_until(lambda: healthy(server), 20, "/healthz stayed 503 after Redis came back")
@@ -106,6 +109,7 @@ def test_redis_stopped_for_ten_seconds_then_everything_resumes_without_a_restart
                    settle_seconds=40, time_limit=110, send_tries=40, during=outage)
     assert_every_accepted_message_arrived_once(result, 40)
     assert_nothing_half_done(server, server.env["MONGODB_URI"], probes, 40)
+    assert "Error handling request" not in server.log()  # no request, no stream ended in a crash
     after = customer.send(conversation_id, "Nandito na po ulit")  # and live again
     assert after["body"] == "Nandito na po ulit"
 

@@ -24,6 +24,7 @@ signal for this session ends the stream at once; so does the worker shutting dow
 reconnect delay so its clients do not all come back in the same second.
 """
 
+import logging
 import math
 import os
 import random
@@ -31,6 +32,7 @@ import time
 from contextlib import contextmanager
 
 import gevent.lock
+import redis
 from flask import current_app
 
 from ..errors import RateLimited, Unauthorized, Unavailable
@@ -39,6 +41,8 @@ from ..realtime import get_bus, get_hub, session_cache
 from ..realtime.bus import Event, HistoryGap, parse_id
 from ..realtime.hub import CATCH_UP, SHUTDOWN
 from . import accounts, messages, presence, ratelimit
+
+log = logging.getLogger(__name__)
 
 KEEPALIVE = Event("keepalive", {})
 SESSION_RECHECK_SECONDS = 60
@@ -292,13 +296,19 @@ class EventStream:
         messages.mark_delivered(self.user, sent)
 
     def close(self):
-        """Give back what the stream holds; safe to call more than once."""
-        if self.connection_id is None:
+        """Give back what the stream holds; safe to call more than once, and once only: the
+        response calls it again after the generator did, outside the app context."""
+        connection_id, self.connection_id = self.connection_id, None
+        if connection_id is None:
             return
         if self.subscription is not None:
             self.hub.unsubscribe(self.subscription)
-        presence.disconnect(self.user, self.connection_id)
-        self.connection_id = None
+        try:
+            presence.disconnect(self.user, connection_id)
+        except redis.RedisError as exc:
+            # Redis is away: the connection's presence entry expires by itself (its TTL).
+            log.warning("stream %s of %s closed without Redis: %s",
+                        connection_id, self.user.id, exc)
 
 
 def poll(stream, timeout):
