@@ -304,8 +304,10 @@ class EventStream:
             self.undelivered.append(event.data["message"])
 
     def _mark_delivered(self):
-        """Mark what the stream sent as delivered. With MongoDB away the stream goes on (its
-        events come from Redis), and the messages wait for a try a heartbeat later."""
+        """Mark what the stream sent as delivered. A backend going away does not end the stream:
+        with MongoDB away the messages wait for a try a heartbeat later; with Redis away (they
+        are marked, only the senders' receipt could not be announced) the receipt shows when
+        the senders next load the conversation."""
         if time.monotonic() < self.mark_again_at:
             return
         sent, self.undelivered = self.undelivered, []
@@ -315,6 +317,9 @@ class EventStream:
             self.undelivered = sent + self.undelivered
             self.mark_again_at = time.monotonic() + current_app.config["SSE_HEARTBEAT_SECONDS"]
             log.warning("could not mark %d messages to %s delivered: %s",
+                        len(sent), self.user.id, exc)
+        except redis.RedisError as exc:
+            log.warning("could not announce the delivery of %d messages to %s: %s",
                         len(sent), self.user.id, exc)
 
     def close(self):
