@@ -66,6 +66,11 @@ class Config:
     # MongoDB: unset means mongomock in memory (one process only, data lost on exit).
     MONGODB_URI = os.environ.get("MONGODB_URI") or None
     MONGODB_DB = os.environ.get("MONGODB_DB", "elako")
+    # How long a request waits for a usable MongoDB server before it is answered 503 with
+    # Retry-After (and /healthz says so). pymongo's own 30 s outlasts the patience of clients and
+    # load balancers; an election (about 10 s) then costs a retry. A serverSelectionTimeoutMS in
+    # MONGODB_URI wins.
+    MONGODB_TIMEOUT_SECONDS = float(os.environ.get("MONGODB_TIMEOUT_SECONDS", 5))
 
     # Create the demo accounts at start-up (what `flask seed-demo` does). `make run` turns it on
     # when MongoDB is mongomock, whose data only the server process itself can reach; with

@@ -52,7 +52,11 @@ def connect_mongo(app):
     db = app.config["MONGODB_DB"]
     mongoengine.disconnect()
     if uri:
-        mongoengine.connect(db=db, host=uri, uuidRepresentation="standard", tz_aware=False)
+        options = {}
+        if "serverselectiontimeoutms" not in uri.lower():
+            options["serverSelectionTimeoutMS"] = int(app.config["MONGODB_TIMEOUT_SECONDS"] * 1000)
+        mongoengine.connect(db=db, host=uri, uuidRepresentation="standard", tz_aware=False,
+                            **options)
         return
     import mongomock
 

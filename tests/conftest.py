@@ -279,13 +279,13 @@ def chat(people):
 
 @pytest.fixture
 def live_server(redis_url, shared_mongo_uri, tmp_path):
-    """Factory: `live_server(workers=2, redis=url, **env)` starts gunicorn + gevent (on the run's
-    Redis unless `redis` names another); all are stopped after."""
+    """Factory: `live_server(workers=2, redis=url, mongo=uri, **env)` starts gunicorn + gevent (on
+    the run's Redis and MongoDB unless `redis` or `mongo` names another); all are stopped after."""
     servers = []
 
-    def start(workers=1, redis=None, **env):
+    def start(workers=1, redis=None, mongo=None, **env):
         server = LiveServer(ROOT, tmp_path / f"server{len(servers)}", redis_url=redis or redis_url,
-                            mongo_uri=shared_mongo_uri, workers=workers, env=env)
+                            mongo_uri=mongo or shared_mongo_uri, workers=workers, env=env)
         servers.append(server)
         return server.start()
 

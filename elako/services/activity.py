@@ -8,12 +8,16 @@ laptop closed right after a message arrived still gets its email (the "hard disc
 reading the message is what settles it.
 """
 
+import logging
 import time
 
+import redis
 from flask import current_app, g, request
 
 from ..extensions import get_redis
 from . import presence
+
+log = logging.getLogger(__name__)
 
 KEEP_SECONDS = 30 * 24 * 3600  # someone away for longer is simply "away since forever"
 # Blueprints whose requests clients make on their own: event streams and long polls.
@@ -45,7 +49,12 @@ def init_app(app):
     def record_signed_in_request(response):
         user = g.get("user")
         if user is not None and request.blueprint not in BY_THEMSELVES:
-            record(user.id)
-            if request.blueprint in PAGES:
-                presence.note_page_seen(user.id)
+            try:
+                record(user.id)
+                if request.blueprint in PAGES:
+                    presence.note_page_seen(user.id)
+            except redis.RedisError as exc:
+                # A hint for email alerts and presence, never a reason for a request to fail:
+                # with Redis away, the 503 that says so must reach the client, not become a 500.
+                log.warning("could not record activity of %s: %s", user.id, exc)
         return response

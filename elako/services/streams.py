@@ -24,6 +24,7 @@ signal for this session ends the stream at once; so does the worker shutting dow
 reconnect delay so its clients do not all come back in the same second.
 """
 
+import logging
 import math
 import os
 import random
@@ -31,6 +32,8 @@ import time
 from contextlib import contextmanager
 
 import gevent.lock
+import pymongo.errors
+import redis
 from flask import current_app
 
 from .. import metrics
@@ -40,6 +43,8 @@ from ..realtime import get_bus, get_hub, session_cache
 from ..realtime.bus import Event, HistoryGap, parse_id
 from ..realtime.hub import CATCH_UP, SHUTDOWN
 from . import accounts, messages, presence, ratelimit
+
+log = logging.getLogger(__name__)
 
 KEEPALIVE = Event("keepalive", {})
 SESSION_RECHECK_SECONDS = 60
@@ -152,6 +157,7 @@ class EventStream:
         self.bus, self.hub = get_bus(), get_hub()
         self.subscription = None
         self.undelivered = []  # messages sent to the user, not yet marked delivered
+        self.mark_again_at = 0.0  # after MongoDB failed to mark them, not before this
         # The session cache's generation when the session was last known to stand (it changes
         # whenever the hub reconnects: sign-outs may have gone unheard in between).
         self.heard_since = session_cache().generation
@@ -226,7 +232,7 @@ class EventStream:
                 return
             if item is CATCH_UP:
                 # Also where a sign-out that came before the subscription took effect is caught.
-                if not accounts.session_alive(self.session_id):
+                if not self._session_stored():
                     yield _signed_out("signed_out")
                     return
                 yield from self._stored()
@@ -264,7 +270,17 @@ class EventStream:
         if cache.enabled and cache.generation == self.heard_since:
             return True
         self.heard_since = cache.generation
-        return accounts.session_alive(self.session_id)
+        return self._session_stored()
+
+    def _session_stored(self):
+        """Whether MongoDB still holds the stream's session. With MongoDB away the stream goes on
+        (its events come from Redis): the session stood when it opened, and no sign-out can end
+        it meanwhile, since ending a session is a write to MongoDB."""
+        try:
+            return accounts.session_alive(self.session_id)
+        except pymongo.errors.ConnectionFailure as exc:
+            log.warning("could not check session %s: %s", self.session_id, exc)
+            return True
 
     def _stored(self, limit=None):
         """Stored events after the cursor (at most `limit`), each followed by moving the cursor;
@@ -292,18 +308,39 @@ class EventStream:
             self.undelivered.append(event.data["message"])
 
     def _mark_delivered(self):
+        """Mark what the stream sent as delivered. A backend going away does not end the stream:
+        with MongoDB away the messages wait for a try a heartbeat later; with Redis away (they
+        are marked, only the senders' receipt could not be announced) the receipt shows when
+        the senders next load the conversation."""
+        if time.monotonic() < self.mark_again_at:
+            return
         sent, self.undelivered = self.undelivered, []
-        messages.mark_delivered(self.user, sent)
+        try:
+            messages.mark_delivered(self.user, sent)
+        except pymongo.errors.ConnectionFailure as exc:
+            self.undelivered = sent + self.undelivered
+            self.mark_again_at = time.monotonic() + current_app.config["SSE_HEARTBEAT_SECONDS"]
+            log.warning("could not mark %d messages to %s delivered: %s",
+                        len(sent), self.user.id, exc)
+        except redis.RedisError as exc:
+            log.warning("could not announce the delivery of %d messages to %s: %s",
+                        len(sent), self.user.id, exc)
 
     def close(self):
-        """Give back what the stream holds; safe to call more than once."""
-        if self.connection_id is None:
+        """Give back what the stream holds; safe to call more than once, and once only: the
+        response calls it again after the generator did, outside the app context."""
+        connection_id, self.connection_id = self.connection_id, None
+        if connection_id is None:
             return
         if self.subscription is not None:
             self.hub.unsubscribe(self.subscription)
-        presence.disconnect(self.user, self.connection_id)
-        self.connection_id = None
         metrics.OPEN_STREAMS.dec()
+        try:
+            presence.disconnect(self.user, connection_id)
+        except redis.RedisError as exc:
+            # Redis is away: the connection's presence entry expires by itself (its TTL).
+            log.warning("stream %s of %s closed without Redis: %s",
+                        connection_id, self.user.id, exc)
 
 
 def poll(stream, timeout):

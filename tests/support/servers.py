@@ -116,6 +116,20 @@ class LiveServer:
         out = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True)
         return [int(pid) for pid in out.stdout.split()]
 
+    def connections_by_worker(self):
+        """{worker pid: client connections it holds open on the server's port} (Linux's /proc)."""
+        established = set()
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with open(table) as lines:
+                for line in list(lines)[1:]:
+                    fields = line.split()
+                    if int(fields[1].rsplit(":", 1)[1], 16) == self.port and fields[3] == "01":
+                        established.add(f"socket:[{fields[9]}]")
+        counts = {}
+        for pid in self.worker_pids():
+            counts[pid] = sum(1 for link in _fd_links(pid) if link in established)
+        return counts
+
     def log(self):
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
@@ -129,6 +143,19 @@ class LiveServer:
         token = requests.post(self.url + "/api/auth/token",
                               json={"email": email, "password": password}, timeout=10).json()
         return RemoteUser(self, response.json()["id"], role, email, token["access_token"])
+
+
+def _fd_links(pid):
+    """What each open file descriptor of `pid` is ("socket:[inode]" for a socket)."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:  # exited meanwhile
+        return
+    for fd in fds:
+        try:
+            yield os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:  # closed meanwhile
+            pass
 
 
 class RemoteUser:

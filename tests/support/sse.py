@@ -40,6 +40,7 @@ class SSEClient:
         self.events = []
         self.comments = 0
         self.retry = None
+        self.retries = []  # every `retry:` the server sent, in order
         self.closed = threading.Event()  # the server ended the stream (or we closed it)
         self._changed = threading.Condition()
         if self.status == 200:
@@ -69,6 +70,7 @@ class SSEClient:
                     value = value[1:] if value.startswith(" ") else value
                     if name == "retry":
                         self.retry = int(value)
+                        self.retries.append(self.retry)
                     elif name == "data" and "data" in fields:
                         fields["data"] += "\n" + value
                     else:

@@ -59,7 +59,9 @@ class StormResult:
     never_opened: int = 0  # streams still without a 200 when the storm ended
     timed_out: bool = False  # `time_limit` cut the storm short
     messages_sent: int = 0  # accepted by the server
-    send_failures: int = 0  # given up after three tries, or unanswered at the time limit
+    send_failures: int = 0  # given up after `send_tries` tries, or unanswered at the time limit
+    refused_sends: dict = field(default_factory=dict)  # non-2xx answers to sends, by status
+    refused_sends_without_retry_after: int = 0  # of those, 5xx that did not say when to retry
     expected_receipts: int = 0
     received: int = 0
     lost: int = 0
@@ -168,7 +170,8 @@ class Stream:
 
 class Storm:
     def __init__(self, base_url, pairs, conversation_ids, *, streams_per_account, open_seconds,
-                 messages, message_rate, settle_seconds, time_limit, counters):
+                 messages, message_rate, settle_seconds, time_limit, counters, send_tries=3,
+                 during=None):
         parts = urlsplit(base_url)
         self.base_url, self.host, self.port = base_url.rstrip("/"), parts.hostname, parts.port
         self.pairs = [(Account(c.id, c.token), Account(s.id, s.token)) for c, s in pairs]
@@ -178,6 +181,7 @@ class Storm:
         self.open_seconds, self.messages, self.message_rate = open_seconds, messages, message_rate
         self.settle_seconds, self.time_limit = settle_seconds, time_limit
         self.counters = counters
+        self.send_tries, self.during = send_tries, during
         every_stream = [s for streams in self.streams.values() for s in streams]
         self.result = StormResult(streams=len(every_stream), open_seconds=open_seconds)
         self.latencies = []
@@ -209,8 +213,10 @@ class Storm:
         tasks = [asyncio.create_task(stream.run(self.started + i * spacing))
                  for i, stream in enumerate(every_stream)]
         pool = ThreadPoolExecutor(8, thread_name_prefix="storm-send")
+        chaos = asyncio.create_task(self.run_during())
         await self.send_messages(pool)
         pool.shutdown(wait=False, cancel_futures=True)  # sends still hanging count as failed
+        await chaos
         await self.settle()
         self.result.timed_out = time.monotonic() >= self.deadline
         self.snapshot("end")
@@ -220,6 +226,26 @@ class Storm:
         await asyncio.gather(*tasks, return_exceptions=True)
         self.tally(cpu_seconds() - cpu_before)
         return self.result
+
+    async def run_during(self):
+        """Call `during()` in a thread of its own once every stream is open (a restart, an
+        outage), while messages go on being sent; the storm settles only after it returned."""
+        if self.during is None:
+            return
+        try:
+            await asyncio.wait_for(self.all_open.wait(), max(0, self.deadline - time.monotonic()))
+        except asyncio.TimeoutError:
+            return
+        with ThreadPoolExecutor(1, thread_name_prefix="storm-during") as runner:
+            await asyncio.get_running_loop().run_in_executor(runner, self.during)
+
+    def refused_send(self, response):
+        status = str(response.status_code)
+        self.result.refused_sends[status] = self.result.refused_sends.get(status, 0) + 1
+        if response.status_code >= 500 and "Retry-After" not in response.headers:
+            self.result.refused_sends_without_retry_after += 1
+        retry_after = response.headers.get("Retry-After", "")
+        return float(retry_after) if retry_after.isdigit() else 1.0
 
     async def send_messages(self, pool):
         loop = asyncio.get_running_loop()
@@ -232,7 +258,7 @@ class Storm:
             pair_index = number % len(self.pairs)
             customer = self.pairs[pair_index][0]
             url = f"{self.base_url}/api/conversations/{self.conversation_ids[pair_index]}/messages"
-            for _ in range(3):
+            for _ in range(self.send_tries):
                 body = {"body": f"storm:{number}:{int(time.time() * 1000)}",
                         "client_id": f"storm-{number}"}
                 patience = min(10, self.deadline - time.monotonic())
@@ -242,10 +268,11 @@ class Storm:
                     response = session.post(url, json=body, timeout=patience, headers={
                         "Authorization": f"Bearer {customer.token}"})
                 except requests.RequestException:
+                    time.sleep(ERROR_RETRY_SECONDS)  # a restarting server: not in a tight loop
                     continue
                 if response.status_code in (200, 201):
                     return number, pair_index
-                time.sleep(1)
+                time.sleep(self.refused_send(response))  # as long as the server asked
             return number, None
 
         pending = []
@@ -257,6 +284,8 @@ class Storm:
             pending.append(loop.run_in_executor(pool, post, number))
         self.result.send_failures = self.messages - len(pending)
         done, _ = await asyncio.wait(pending, timeout=max(0, self.deadline - time.monotonic()))
+        for session in list(sessions.values()):  # idle keep-alives would hold a stopping worker
+            session.close()
         for future in pending:
             number, pair_index = future.result() if future in done else (None, None)
             if pair_index is None:
@@ -304,7 +333,8 @@ class Storm:
 
 
 def run_storm(base_url, pairs, conversation_ids, *, streams_per_account=10, open_seconds=10,
-              messages=100, message_rate=10, settle_seconds=30, time_limit=600, counters=None):
+              messages=100, message_rate=10, settle_seconds=30, time_limit=600, counters=None,
+              send_tries=3, during=None):
     """Run a storm against the server at `base_url`.
 
     `pairs` are (customer, store) users with `id` and `token` (tests.support.bulk_accounts), and
@@ -315,11 +345,14 @@ def run_storm(base_url, pairs, conversation_ids, *, streams_per_account=10, open
     `time_limit` seconds (then `timed_out`; what had not happened yet counts as failed or lost,
     and streams never answered 200 as `never_opened`). `counters()`, if given, is
     called at the start, once every stream was open, and at the end; its results land in
-    `result.counters`.
+    `result.counters`. A refused send is tried again after its Retry-After (else 1 s), with the
+    same client_id, up to `send_tries` times. `during()`, if given, runs in a thread once every
+    stream is open (a restart, an outage: tests/test_restarts.py), while sending goes on.
     """
     storm = Storm(base_url, pairs, conversation_ids, streams_per_account=streams_per_account,
                   open_seconds=open_seconds, messages=messages, message_rate=message_rate,
-                  settle_seconds=settle_seconds, time_limit=time_limit, counters=counters)
+                  settle_seconds=settle_seconds, time_limit=time_limit, counters=counters,
+                  send_tries=send_tries, during=during)
     # In a thread of its own: the caller's thread may already run an event loop (Playwright's
     # sync API keeps one going in a test session that drove a browser).
     with ThreadPoolExecutor(1, thread_name_prefix="storm") as runner:
@@ -327,7 +360,7 @@ def run_storm(base_url, pairs, conversation_ids, *, streams_per_account=10, open
 
 
 def storm(server, *, streams=1000, streams_per_account=1, messages=50, open_seconds=5,
-          message_rate=10, settle_seconds=20, time_limit=45):
+          message_rate=10, settle_seconds=20, time_limit=45, send_tries=3, during=None):
     """A storm of `streams` streams against a tests.support.servers.LiveServer, with its accounts
     written straight into its database (tests.support.bulk_accounts)."""
     from tests.support.bulk_accounts import BulkAccounts
@@ -343,7 +376,8 @@ def storm(server, *, streams=1000, streams_per_account=1, messages=50, open_seco
         accounts.close()
     return run_storm(server.url, pairs, conversation_ids, streams_per_account=streams_per_account,
                      open_seconds=open_seconds, messages=messages, message_rate=message_rate,
-                     settle_seconds=settle_seconds, time_limit=time_limit)
+                     settle_seconds=settle_seconds, time_limit=time_limit,
+                     send_tries=send_tries, during=during)
 
 
 # -- HTTP and SSE, just enough ---------------------------------------------------------------------
