@@ -149,6 +149,23 @@ def test_a_resumed_stream_marks_what_it_replayed_without_searching_for_it(
     assert after["find"] == before["find"]  # no search for what waited
     assert after["update"] - before["update"] in (1, 2, 3)  # marked as the replay went out
 
+    # The same id as a page's cursor (the query parameter: where the page was when it was drawn,
+    # not where an earlier stream stopped) is no proof that what waited was delivered: searched.
+    resumed.close()
+    _wait_until_unsubscribed(redis_url, f"{server.prefix}:{{{store.id}}}:live")
+    with MongoClient(shared_mongo_uri) as mongo:
+        def searches():
+            return mongo.admin.command("mongowireCommandCounts")["by_collection"].get(
+                "find messages", 0)
+
+        before = searches()
+        drawn = sse(f"{store.events_url()}?last_event_id={last_id}", headers=store.headers)
+        drawn.wait_for("message", count=3)
+        deadline = time.monotonic() + 5
+        while searches() == before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert searches() > before
+
 
 def _wait_until_unsubscribed(redis_url, channel):
     redis = redis_py.Redis.from_url(redis_url)

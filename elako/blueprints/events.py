@@ -124,7 +124,10 @@ class EventStreamBlueprint(ServerSentEventsBlueprint):
         Retry-After), never a stream that breaks."""
         with streams.admission():
             user, session = authenticate()
-            stream = streams.EventStream(user, session, _last_event_id())
+            # Only a browser's own reconnect sends the header: the query parameter may be the
+            # page's cursor from when it was drawn, before whatever waited was delivered.
+            stream = streams.EventStream(user, session, _last_event_id(),
+                                         resuming="Last-Event-ID" in request.headers)
         messages = self.messages(stream, render)
         retry = streams.retry_ms()
 
@@ -184,7 +187,8 @@ def poll():
                              maximum=30, default=25)
     with streams.admission():
         user, session = _bearer_user()
-        stream = streams.EventStream(user, session, _last_event_id())
+        # An id here is the one the previous poll answered, after marking what it delivered.
+        stream = streams.EventStream(user, session, _last_event_id(), resuming=True)
     events, last_event_id = streams.poll(stream, timeout)
     return jsonify(events=[{"id": e.id, "type": e.type, "data": e.data} for e in events],
                    last_event_id=last_event_id)

@@ -148,9 +148,11 @@ def admission():
 
 
 class EventStream:
-    """One open stream of `user`'s events, opened (subscribed, cursor fixed) on construction."""
+    """One open stream of `user`'s events, opened (subscribed, cursor fixed) on construction.
+    `resuming`: `last_event_id` is where an earlier stream of the same client stopped (a
+    reconnect), not a cursor from some other source (a page drawn before the stream opened)."""
 
-    def __init__(self, user, session, last_event_id):
+    def __init__(self, user, session, last_event_id, *, resuming=False):
         self.user = user
         self.session_id = str(session.id)
         self.deadline = time.monotonic() + (session.expires_at - utcnow()).total_seconds()
@@ -188,10 +190,11 @@ class EventStream:
         self.replaying = valid and resumable
         if self.replaying:
             metrics.REPLAYS.inc()
-        # A whole replay carried every message that reached the user since the last stream, which
-        # marked those before (a reconnect storm then needs no search for what waited); a partial
-        # one, or none, leaves the search to do.
-        self.replayed_all = self.replaying
+        # Resuming (`last_event_id` is where an earlier stream of this client stopped, and that
+        # stream marked what it delivered), a whole replay carries every message that reached the
+        # user since: a reconnect storm needs no search for what waited. A first connection, or a
+        # partial replay, leaves the search to do.
+        self.replayed_all = self.replaying and resuming
         if self.replaying:
             self.cursor = last_event_id
         else:
