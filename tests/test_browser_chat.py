@@ -99,6 +99,22 @@ def test_customer_finds_the_store_and_they_chat_live(server, browsers):
     expect(presence).to_have_text(re.compile(r"^Last seen \d{1,2}:\d\d [AP]M$"))
 
 
+def store_and_customer(server):
+    """A store and a customer with their conversation: (store, customer, conversation id)."""
+    store = server.register("store", "Aling Nena's Sari-Sari")
+    customer = server.register("customer", "Maria Santos")
+    return store, customer, customer.open_conversation(store)
+
+
+def customer_in_thread(server, browsers, form_factor=None):
+    """`store_and_customer`, and the customer's page on the conversation, connected."""
+    store, customer, conversation_id = store_and_customer(server)
+    extra = {"form_factor": form_factor} if form_factor else {}
+    buyer = browsers.page(server, customer, f"/c/{conversation_id}", **extra)
+    connected(buyer)
+    return store, customer, conversation_id, buyer
+
+
 def keep_typing_until_shown(box, indicator, text):
     """Type like a person until the other side shows the indicator. Typing signals are throttled
     (one per 3 s), so right after a send or a stop the next one may take a few keystrokes."""
@@ -185,11 +201,7 @@ def test_store_inbox_counts_and_reorders_live(server, browsers):
 
 
 def test_enter_sends_shift_enter_breaks_the_line_and_sending_is_optimistic(server, browsers):
-    store = server.register("store", "Aling Nena's Sari-Sari")
-    customer = server.register("customer", "Maria Santos")
-    conversation_id = customer.open_conversation(store)
-    buyer = browsers.page(server, customer, f"/c/{conversation_id}")
-    connected(buyer)
+    store, customer, conversation_id, buyer = customer_in_thread(server, browsers)
     box = composer(buyer)
     expect(box).to_be_focused()  # desktop: ready to type
     height = box.bounding_box()["height"]
@@ -242,9 +254,7 @@ def test_enter_sends_shift_enter_breaks_the_line_and_sending_is_optimistic(serve
 def both_reading(server, browsers):
     """A customer who wrote to a store, and both with the conversation open and connected:
     (store, customer, conversation id, the store's page, the customer's page)."""
-    store = server.register("store", "Aling Nena's Sari-Sari")
-    customer = server.register("customer", "Maria Santos")
-    conversation_id = customer.open_conversation(store)
+    store, customer, conversation_id = store_and_customer(server)
     customer.send(conversation_id, "Hello po")
     shop = browsers.page(server, store, f"/c/{conversation_id}")
     buyer = browsers.page(server, customer, f"/c/{conversation_id}")
@@ -290,11 +300,7 @@ def test_new_messages_button_when_scrolled_up(server, browsers):
 
 
 def test_phone_enter_makes_a_new_line_and_send_button_sends(server, browsers):
-    store = server.register("store", "Aling Nena's Sari-Sari")
-    customer = server.register("customer", "Maria Santos")
-    conversation_id = customer.open_conversation(store)
-    buyer = browsers.page(server, customer, f"/c/{conversation_id}", form_factor=PHONE)
-    connected(buyer)
+    store, customer, conversation_id, buyer = customer_in_thread(server, browsers, PHONE)
     box = composer(buyer)
     box.tap()
     box.press_sequentially("Pabili po")
@@ -311,11 +317,7 @@ def test_phone_enter_makes_a_new_line_and_send_button_sends(server, browsers):
 def test_messages_written_while_one_is_sending_go_out_once_in_order(server, browsers):
     """On slow data the next message is written before the last one's answer came: each is
     shown at once as pending and sent on its own, in the order written."""
-    store = server.register("store", "Aling Nena's Sari-Sari")
-    customer = server.register("customer", "Maria Santos")
-    conversation_id = customer.open_conversation(store)
-    buyer = browsers.page(server, customer, f"/c/{conversation_id}")
-    connected(buyer)
+    store, customer, conversation_id, buyer = customer_in_thread(server, browsers)
     box = composer(buyer)
     held = []
     buyer.route("**/c/*/messages", lambda route: held.append(route), times=1)
@@ -337,11 +339,7 @@ def test_messages_written_while_one_is_sending_go_out_once_in_order(server, brow
 
 
 def test_retry_sends_the_message_that_failed_not_the_draft(server, browsers):
-    store = server.register("store", "Aling Nena's Sari-Sari")
-    customer = server.register("customer", "Maria Santos")
-    conversation_id = customer.open_conversation(store)
-    buyer = browsers.page(server, customer, f"/c/{conversation_id}")
-    connected(buyer)
+    store, customer, conversation_id, buyer = customer_in_thread(server, browsers)
     browsers.allow(r"^Failed to fetch|TypeError: Failed to fetch")
     buyer.route("**/c/*/messages", lambda route: route.abort("internetdisconnected"), times=1)
     box = composer(buyer)
@@ -360,9 +358,7 @@ def test_retry_sends_the_message_that_failed_not_the_draft(server, browsers):
 
 def test_ticks_never_go_back_when_the_send_answer_comes_last(server, browsers):
     """The stream can bring the message, and then its receipt, before the POST's own answer."""
-    store = server.register("store", "Aling Nena's Sari-Sari")
-    customer = server.register("customer", "Maria Santos")
-    conversation_id = customer.open_conversation(store)
+    store, customer, conversation_id = store_and_customer(server)
     customer.send(conversation_id, "Magandang araw po")  # a store reaches only those who wrote
     shop = browsers.page(server, store, f"/c/{conversation_id}")
     buyer = browsers.page(server, customer, f"/c/{conversation_id}")
@@ -403,9 +399,7 @@ def test_older_messages_load_as_the_reader_scrolls_up_keeping_their_place(server
 def test_a_draft_survives_the_composer_being_redrawn_and_a_reload(server, browsers):
     """Blocking and unblocking redraw the composer on the other side's page, and a phone may
     reload a page any time: what was being written there stays."""
-    store = server.register("store", "Aling Nena's Sari-Sari")
-    customer = server.register("customer", "Maria Santos")
-    conversation_id = customer.open_conversation(store)
+    store, customer, conversation_id = store_and_customer(server)
     customer.send(conversation_id, "Hello po")
     buyer = browsers.page(server, customer, f"/c/{conversation_id}")
     connected(buyer)
@@ -428,9 +422,7 @@ def test_live_events_leave_the_console_clean_on_every_page_and_offline(server, b
     messages and typing line, inbox rows, ticks); htmx logged `oobErrorNoTarget` for each, and
     errors were thrown while offline. `browsers` fails the test on any console error or uncaught
     error; this checks it here too, after events reached pages lacking each kind of target."""
-    store = server.register("store", "Aling Nena's Sari-Sari")
-    customer = server.register("customer", "Maria Santos")
-    conversation_id = customer.open_conversation(store)
+    store, customer, conversation_id = store_and_customer(server)
     customer.send(conversation_id, "Hello po")
     settings = browsers.page(server, store, "/settings")  # no inbox, no thread
     inbox = browsers.page(server, store, "/inbox?filter=archived")  # an inbox without the row
@@ -479,11 +471,7 @@ def test_messages_not_sent_survive_a_reload_and_go_out_by_themselves_in_order(se
     """Issue 16: a message that failed ("Not sent. Retry") was gone after a reload, with no
     warning. They are kept (with their client_id, so none is stored twice) and go out in order
     when the connection is back; one tap sends them all."""
-    store = server.register("store", "Aling Nena's Sari-Sari")
-    customer = server.register("customer", "Maria Santos")
-    conversation_id = customer.open_conversation(store)
-    buyer = browsers.page(server, customer, f"/c/{conversation_id}")
-    connected(buyer)
+    store, customer, conversation_id, buyer = customer_in_thread(server, browsers)
     box = composer(buyer)
     lost = lambda route: route.abort("internetdisconnected")  # noqa: E731
     buyer.route("**/c/*/messages", lost)
