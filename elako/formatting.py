@@ -1,5 +1,6 @@
 """Template filters: times in the viewer's timezone, and message text with safe links."""
 
+import math
 import re
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -101,10 +102,11 @@ def initials(name):
 
 def unsend_seconds_left(created_at):
     """Seconds left to unsend a message sent at `created_at` (0 once the window closed); the page
-    takes Unsend away when they run out."""
+    takes Unsend away when they run out. Rounded up: the button never goes before the server
+    would refuse it, so a press after it went is always answered "too old"."""
     window = timedelta(seconds=current_app.config["MESSAGE_DELETE_WINDOW_SECONDS"])
     left = window - (datetime.now(timezone.utc) - _moment(created_at))
-    return max(0, int(left.total_seconds()))
+    return max(0, math.ceil(left.total_seconds()))
 
 
 def deletable(created_at):
