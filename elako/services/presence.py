@@ -184,9 +184,10 @@ def sweep():
                 _announce(user, online=False)
 
 
-def note_page_seen(user_id):
-    """A page request of `user_id`: activity even without an event stream (JavaScript off)."""
-    get_redis().set(_key(user_id, "page_seen"), repr(time.time()), ex=LAST_SEEN_TTL)
+def note_page_seen(user_id, redis):
+    """A page request of `user_id`: activity even without an event stream (JavaScript off).
+    `redis`: the client or pipeline to write with (activity.record sends it with its own)."""
+    redis.set(_key(user_id, "page_seen"), repr(time.time()), ex=LAST_SEEN_TTL)
 
 
 def status(user_ids, *, pages=False):
