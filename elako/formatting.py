@@ -133,6 +133,12 @@ def file_size(size):
     return f"{size / 1024 / 1024:.1f} MB"
 
 
+def peso(centavos):
+    """Integer centavos as a price: "₱1,234.50"."""
+    pesos, cents = divmod(int(centavos), 100)
+    return f"₱{pesos:,}.{cents:02d}"
+
+
 def viewer_context():
     """Who is looking, for every template: their id decides sent/received, their zone the times."""
     user = g.get("user")
@@ -143,6 +149,6 @@ def viewer_context():
 def init_app(app):
     for function in (short_time, active_ago, clock, exact_time, day_key, day_label, linkify,
                      initials, deletable, unsend_seconds_left, count_label, wait_label, file_kind,
-                     file_size):
+                     file_size, peso):
         app.add_template_filter(function)
     app.context_processor(viewer_context)

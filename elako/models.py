@@ -198,6 +198,31 @@ class Message(Document):
     }
 
 
+class Product(Document):
+    """A store's catalogue entry (services/catalogue.py). Never deleted: removing one archives it, so
+    the messages and orders that name it keep their card."""
+
+    id = ObjectIdField(primary_key=True, default=random_id)
+    store_id = ObjectIdField(required=True)
+    name = StringField(required=True, max_length=120)
+    price_centavos = IntField(required=True, min_value=0)  # PHP; shown as ₱1,234.50
+    description = StringField(max_length=1000, default="")
+    in_stock = BooleanField(required=True, default=True)
+    # The photo, processed and stored as a message photo is (services/attachments.py).
+    photo = EmbeddedDocumentField(Attachment)
+    archived_at = DateTimeField()
+    created_at = DateTimeField(required=True, default=utcnow)
+    updated_at = DateTimeField(required=True, default=utcnow)
+
+    meta = {
+        "collection": "products",
+        "indexes": [
+            ("store_id", "archived_at", "name", "id"),  # a store's catalogue, by name
+            {"fields": ["photo.id"], "sparse": True},  # serving a product photo
+        ],
+    }
+
+
 WEBHOOK_EVENT_TYPES = ("message.created", "message.read", "message.deleted", "conversation.created")
 
 
