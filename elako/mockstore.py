@@ -1,26 +1,169 @@
-"""Two shortcuts for mongomock, the in-memory store used when MONGODB_URI is unset (`make run`, the
+"""Shortcuts for mongomock, the in-memory store used when MONGODB_URI is unset (`make run`, the
 tests' wire server). mongomock has no indexes: every query, even by `_id`, tests each document of
-the collection, and every access to a collection with a TTL index first scans it for expired
-documents. With thousands of sessions, authenticating a reconnect storm spent its time there.
+the collection; every insert or update checks each unique index with another such scan; and every
+access to a collection with a TTL index first scans it for expired documents. With thousands of
+messages and sessions, a send or a stream opening spent its time there, growing with the data.
 
-- A query whose filter names one `_id` looks that document up directly, then applies the whole
-  filter to it, so the answer is the same as the scan's.
+- Equality indexes: for the first field of every index a collection declares, a map from each value
+  to the documents holding it (each element of an array, as MongoDB's multikey indexes). A query
+  with an equality (or `$in`) on such a field tests only those documents, in insertion order, with
+  the whole filter, so the answer is the scan's. Documents whose value a map cannot hold (a
+  sub-document, an empty array) are tested by every such query.
+- A query whose filter names `_id` (one, or `$in`) looks those documents up directly.
 - An aggregation that starts by matching one `_id` starts from that lookup, not from a copy of the
   whole collection.
 - TTL expiry runs at most once a second per collection. MongoDB's own TTL monitor runs once a
   minute, so code that works on MongoDB never relied on expired documents vanishing sooner.
+
+The maps follow every write through the store's own entry points (insert, replace, delete, drop)
+and through `_ensure_uniques`, which mongomock calls after each document it changes in place.
 """
 
+import itertools
+import threading
 import time
 
+from bson import ObjectId
 from mongomock import aggregate as pipelines
 from mongomock.collection import Collection
 from mongomock.filtering import filter_applies
+from mongomock.helpers import hashdict
 from mongomock.store import CollectionStore
 
 TTL_SWEEP_SECONDS = 1.0
 
+# Filter values an index answers for: those whose equality in MongoDB is Python's equality (a
+# bool is left out: True == 1 in Python, not in MongoDB; so are dates, whose awareness mongomock
+# patches on the way in).
+KEYABLE = (ObjectId, str, int)
+
 _installed = False
+
+
+class EqualityIndexes:
+    """One collection's maps, value -> ids, for the first field of each of its indexes."""
+
+    def __init__(self):
+        self.lock = threading.RLock()
+        self.maps = {}  # field -> {value: set of ids}
+        self.loose = {}  # field -> ids of documents whose value no map holds
+        self.keys_of = {}  # id -> {field: keys it is filed under, or None when loose}
+        self.order = {}  # id -> insertion number, so answers keep the scan's order
+        self.counter = itertools.count()
+
+    def fields_of(self, indexes):
+        firsts = (next(iter(index.get("key") or ()), (None,))[0] for index in indexes.values())
+        return {field for field in firsts if isinstance(field, str) and field != "_id"}
+
+    def rebuild(self, indexes, documents):
+        with self.lock:
+            wanted = self.fields_of(indexes)
+            self.maps = {field: {} for field in wanted}
+            self.loose = {field: set() for field in wanted}
+            self.keys_of = {}
+            for key, document in documents.items():
+                self.order.setdefault(key, next(self.counter))
+                self._file(key, document)
+
+    def put(self, key, document):
+        with self.lock:
+            self.order.setdefault(key, next(self.counter))
+            self._unfile(key)
+            self._file(key, document)
+
+    def remove(self, key):
+        with self.lock:
+            self._unfile(key)
+            self.order.pop(key, None)
+
+    def _file(self, key, document):
+        filed = {}
+        for field, values in self.maps.items():
+            keys = _keys(document, field)
+            if keys is None:
+                self.loose[field].add(key)
+            else:
+                for value in keys:
+                    values.setdefault(value, set()).add(key)
+            filed[field] = keys
+        self.keys_of[key] = filed
+
+    def _unfile(self, key):
+        for field, keys in self.keys_of.pop(key, {}).items():
+            if keys is None:
+                self.loose[field].discard(key)
+                continue
+            values = self.maps[field]
+            for value in keys:
+                holders = values.get(value)
+                if holders is not None:
+                    holders.discard(key)
+                    if not holders:
+                        del values[value]
+
+    def candidates(self, filter):
+        """The ids of the documents that may match `filter`, by the narrowest map it allows, in
+        insertion order; None when no map applies."""
+        if not isinstance(filter, dict):
+            return None
+        with self.lock:
+            best = None
+            for field, values in self.maps.items():
+                wanted = _wanted(filter[field]) if field in filter else None
+                if wanted is None:
+                    continue
+                found = set(self.loose[field])
+                for value in wanted:
+                    found.update(values.get(value, ()))
+                if best is None or len(found) < len(best):
+                    best = found
+            if best is None:
+                return None
+            return sorted(best, key=self.order.__getitem__)
+
+
+def _wanted(condition):
+    """The values an equality or `$in` condition asks for, or None when a map cannot answer it."""
+    if isinstance(condition, dict):
+        if set(condition) == {"$eq"}:
+            condition = condition["$eq"]
+        elif set(condition) == {"$in"} and isinstance(condition["$in"], (list, tuple)):
+            values = condition["$in"]
+            return values if all(_keyable(v) for v in values) else None
+        else:
+            return None
+    return [condition] if _keyable(condition) else None
+
+
+def _keyable(value):
+    return isinstance(value, KEYABLE) and not isinstance(value, bool)
+
+
+def _keys(document, field):
+    """The values `document` is filed under for `field` (none for a missing or null one, which no
+    keyable value equals), or None when it must be tested by every query (loose)."""
+    value = document
+    for part in field.split("."):
+        if isinstance(value, list):
+            return None  # an array of sub-documents: let the filter decide
+        if not isinstance(value, dict) or part not in value:
+            return set()
+        value = value[part]
+    keys = set()
+    for element in value if isinstance(value, list) else [value]:
+        if isinstance(element, (ObjectId, str, int, float)):  # bools are ints; extra is harmless
+            keys.add(element)
+        elif element is not None:
+            return None  # a sub-document, a date, a Decimal128...: let the filter decide
+    return keys
+
+
+def _indexes(store):
+    indexes = store.__dict__.get("_equality_indexes")
+    if indexes is None:
+        indexes = store._equality_indexes = EqualityIndexes()
+        indexes.rebuild(store.indexes, store._documents)
+    return indexes
 
 
 def install():
@@ -29,18 +172,60 @@ def install():
         return
     _installed = True
     scan = Collection._iter_documents
-    sweep = CollectionStore._remove_expired_documents
+    ensure_uniques, update = Collection._ensure_uniques, Collection._update
     aggregate = Collection.aggregate
+    sweep = CollectionStore._remove_expired_documents
+    setitem, delitem = CollectionStore.__setitem__, CollectionStore.__delitem__
+    create_index, drop_index, drop = (CollectionStore.create_index, CollectionStore.drop_index,
+                                      CollectionStore.drop)
 
     def iter_documents(self, filter):
-        if not _names_one_id(filter):
+        store = self._store
+        ids = _ids_named(store, filter)
+        if ids is None:
+            ids = _indexes(store).candidates(filter)
+        if ids is None:
             return scan(self, filter)
-        key = filter["_id"]
+        store._remove_expired_documents()
+        documents = store._documents
+        found = [documents[key] for key in ids if key in documents]
+        return iter([document for document in found if filter_applies(filter, document)])
+
+    def reindexing_ensure_uniques(self, new_data):
+        # mongomock calls this after each insert and each in-place change, before anything reads
+        # the document: file it under its new values first, so the check itself can use the maps.
+        key = new_data["_id"]
+        _indexes(self._store).put(hashdict(key) if isinstance(key, dict) else key, new_data)
+        return ensure_uniques(self, new_data)
+
+    def refiling_update(self, *args, **kwargs):
         try:
-            document = self._store[key]
-        except (KeyError, TypeError):  # absent, or an unhashable value no document has
-            return scan(self, filter)
-        return iter([document] if filter_applies(filter, document) else [])
+            return update(self, *args, **kwargs)
+        except Exception:
+            # An update that failed half-way may have changed a document in place without
+            # rollback (mongomock's way): file the whole collection again.
+            _indexes(self._store).rebuild(self._store.indexes, self._store._documents)
+            raise
+
+    def store_setitem(self, key, value):
+        setitem(self, key, value)
+        _indexes(self).put(key, value)
+
+    def store_delitem(self, key):
+        delitem(self, key)
+        _indexes(self).remove(key)
+
+    def store_create_index(self, index_name, index_dict):
+        create_index(self, index_name, index_dict)
+        _indexes(self).rebuild(self.indexes, self._documents)
+
+    def store_drop_index(self, index_name):
+        drop_index(self, index_name)
+        _indexes(self).rebuild(self.indexes, self._documents)
+
+    def store_drop(self):
+        drop(self)
+        self.__dict__.pop("_equality_indexes", None)
 
     def remove_expired_documents(self):
         now = time.monotonic()
@@ -56,10 +241,37 @@ def install():
                                           session)
 
     Collection._iter_documents = iter_documents
+    Collection._ensure_uniques = reindexing_ensure_uniques
+    Collection._update = refiling_update
     Collection.aggregate = aggregate_from_one
     CollectionStore._remove_expired_documents = remove_expired_documents
+    CollectionStore.__setitem__ = store_setitem
+    CollectionStore.__delitem__ = store_delitem
+    CollectionStore.create_index = store_create_index
+    CollectionStore.drop_index = store_drop_index
+    CollectionStore.drop = store_drop
 
 
 def _names_one_id(filter):
     key = filter.get("_id") if isinstance(filter, dict) else None
     return key is not None and not isinstance(key, dict)
+
+
+def _ids_named(store, filter):
+    """The ids a filter names with `_id: value` or `_id: {$in: [...]}` that the store holds, in
+    insertion order; None when it names none that way."""
+    if not isinstance(filter, dict) or "_id" not in filter:
+        return None
+    key = filter["_id"]
+    if isinstance(key, dict):
+        if set(key) != {"$in"} or not isinstance(key["$in"], (list, tuple)):
+            return None
+        keys = key["$in"]
+    else:
+        keys = [key]
+    try:
+        present = {k for k in keys if k in store._documents}
+    except TypeError:  # an unhashable value (a sub-document id): let the scan decide
+        return None
+    order = _indexes(store).order
+    return sorted(present, key=order.__getitem__)
