@@ -10,8 +10,8 @@ messages and sessions, a send or a stream opening spent its time there, growing 
   the whole filter, so the answer is the scan's. Documents whose value a map cannot hold (a
   sub-document, an empty array) are tested by every such query.
 - A query whose filter names `_id` (one, or `$in`) looks those documents up directly.
-- An aggregation that starts by matching one `_id` starts from that lookup, not from a copy of the
-  whole collection.
+- An aggregation that starts with `$match` starts from that query (so from a map or a lookup), not
+  from a copy of the whole collection; pymongo counts documents with such an aggregation.
 - TTL expiry runs at most once a second per collection. MongoDB's own TTL monitor runs once a
   minute, so code that works on MongoDB never relied on expired documents vanishing sooner.
 
@@ -233,9 +233,9 @@ def install():
             self._last_ttl_sweep = now
             sweep(self)
 
-    def aggregate_from_one(self, pipeline, session=None, **kwargs):
+    def aggregate_from_match(self, pipeline, session=None, **kwargs):
         match = pipeline[0].get("$match") if pipeline else None
-        if not _names_one_id(match):
+        if not isinstance(match, dict):
             return aggregate(self, pipeline, session, **kwargs)
         return pipelines.process_pipeline(list(self.find(match)), self.database, pipeline[1:],
                                           session)
@@ -243,18 +243,13 @@ def install():
     Collection._iter_documents = iter_documents
     Collection._ensure_uniques = reindexing_ensure_uniques
     Collection._update = refiling_update
-    Collection.aggregate = aggregate_from_one
+    Collection.aggregate = aggregate_from_match
     CollectionStore._remove_expired_documents = remove_expired_documents
     CollectionStore.__setitem__ = store_setitem
     CollectionStore.__delitem__ = store_delitem
     CollectionStore.create_index = store_create_index
     CollectionStore.drop_index = store_drop_index
     CollectionStore.drop = store_drop
-
-
-def _names_one_id(filter):
-    key = filter.get("_id") if isinstance(filter, dict) else None
-    return key is not None and not isinstance(key, dict)
 
 
 def _ids_named(store, filter):

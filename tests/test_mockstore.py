@@ -138,6 +138,8 @@ def test_indexed_queries_answer_as_a_scan_would_through_every_kind_of_write():
             query = _random_filter(rng, ids)
             assert [d["_id"] for d in collection.find(query)] == _scan(collection, query), query
             assert collection.count_documents(query) == len(_scan(collection, query))
+            assert [d["_id"] for d in collection.aggregate([{"$match": query}])] == \
+                _scan(collection, query)
     assert len(list(collection.find({}))) > 50
 
 
