@@ -4,11 +4,12 @@ the collection; every insert or update checks each unique index with another suc
 access to a collection with a TTL index first scans it for expired documents. With thousands of
 messages and sessions, a send or a stream opening spent its time there, growing with the data.
 
-- Equality indexes: for the first field of every index a collection declares, a map from each value
-  to the documents holding it (each element of an array, as MongoDB's multikey indexes). A query
-  with an equality (or `$in`) on such a field tests only those documents, in insertion order, with
-  the whole filter, so the answer is the scan's. Documents whose value a map cannot hold (a
-  sub-document, an empty array) are tested by every such query.
+- Equality indexes: for the first field of every index a collection declares, and for the whole key
+  of each compound one, a map from each value (tuple) to the documents holding it (each element of
+  an array, as MongoDB's multikey indexes; null for a missing field). A query with an equality (or
+  `$in`) on every field of a map tests only those documents, in insertion order, with the whole
+  filter, so the answer is the scan's; unique checks find their twins the same way. Documents
+  whose value a map cannot hold (a sub-document, an empty array) are tested by every such query.
 - A query whose filter names `_id` (one, or `$in`) looks those documents up directly.
 - An aggregation that starts with `$match` starts from that query (so from a map or a lookup), not
   from a copy of the whole collection; pymongo counts documents with such an aggregation.
@@ -32,34 +33,40 @@ from mongomock.store import CollectionStore
 
 TTL_SWEEP_SECONDS = 1.0
 
-# Filter values an index answers for: those whose equality in MongoDB is Python's equality (a
-# bool is left out: True == 1 in Python, not in MongoDB; so are dates, whose awareness mongomock
-# patches on the way in).
+# Filter values an index answers for (and null): those whose equality in MongoDB is Python's
+# equality (a bool is left out: True == 1 in Python, not in MongoDB; so are dates, whose awareness
+# mongomock patches on the way in).
 KEYABLE = (ObjectId, str, int)
 
 _installed = False
 
 
 class EqualityIndexes:
-    """One collection's maps, value -> ids, for the first field of each of its indexes."""
+    """One collection's maps, (values) -> ids, each over a tuple of fields: the first field of each
+    of its indexes, and each compound index's whole key."""
 
     def __init__(self):
         self.lock = threading.RLock()
-        self.maps = {}  # field -> {value: set of ids}
-        self.loose = {}  # field -> ids of documents whose value no map holds
-        self.keys_of = {}  # id -> {field: keys it is filed under, or None when loose}
+        self.maps = {}  # fields -> {values: set of ids}
+        self.loose = {}  # fields -> ids of documents whose values no map holds
+        self.keys_of = {}  # id -> {fields: keys it is filed under, or None when loose}
         self.order = {}  # id -> insertion number, so answers keep the scan's order
         self.counter = itertools.count()
 
-    def fields_of(self, indexes):
-        firsts = (next(iter(index.get("key") or ()), (None,))[0] for index in indexes.values())
-        return {field for field in firsts if isinstance(field, str) and field != "_id"}
+    @staticmethod
+    def fields_of(indexes):
+        wanted = set()
+        for index in indexes.values():
+            fields = tuple(field for field, _ in (index.get("key") or ()))
+            if fields and all(isinstance(f, str) for f in fields) and "_id" not in fields:
+                wanted.update({fields[:1], fields})
+        return wanted
 
     def rebuild(self, indexes, documents):
         with self.lock:
             wanted = self.fields_of(indexes)
-            self.maps = {field: {} for field in wanted}
-            self.loose = {field: set() for field in wanted}
+            self.maps = {fields: {} for fields in wanted}
+            self.loose = {fields: set() for fields in wanted}
             self.keys_of = {}
             for key, document in documents.items():
                 self.order.setdefault(key, next(self.counter))
@@ -78,22 +85,22 @@ class EqualityIndexes:
 
     def _file(self, key, document):
         filed = {}
-        for field, values in self.maps.items():
-            keys = _keys(document, field)
+        for fields, values in self.maps.items():
+            keys = _keys(document, fields)
             if keys is None:
-                self.loose[field].add(key)
+                self.loose[fields].add(key)
             else:
                 for value in keys:
                     values.setdefault(value, set()).add(key)
-            filed[field] = keys
+            filed[fields] = keys
         self.keys_of[key] = filed
 
     def _unfile(self, key):
-        for field, keys in self.keys_of.pop(key, {}).items():
+        for fields, keys in self.keys_of.pop(key, {}).items():
             if keys is None:
-                self.loose[field].discard(key)
+                self.loose[fields].discard(key)
                 continue
-            values = self.maps[field]
+            values = self.maps[fields]
             for value in keys:
                 holders = values.get(value)
                 if holders is not None:
@@ -108,12 +115,12 @@ class EqualityIndexes:
             return None
         with self.lock:
             best = None
-            for field, values in self.maps.items():
-                wanted = _wanted(filter[field]) if field in filter else None
-                if wanted is None:
+            for fields, values in self.maps.items():
+                wanted = [_wanted(filter[f]) if f in filter else None for f in fields]
+                if None in wanted:
                     continue
-                found = set(self.loose[field])
-                for value in wanted:
+                found = set(self.loose[fields])
+                for value in itertools.product(*wanted):
                     found.update(values.get(value, ()))
                 if best is None or len(found) < len(best):
                     best = found
@@ -136,24 +143,37 @@ def _wanted(condition):
 
 
 def _keyable(value):
-    return isinstance(value, KEYABLE) and not isinstance(value, bool)
+    return value is None or (isinstance(value, KEYABLE) and not isinstance(value, bool))
 
 
-def _keys(document, field):
-    """The values `document` is filed under for `field` (none for a missing or null one, which no
-    keyable value equals), or None when it must be tested by every query (loose)."""
+def _keys(document, fields):
+    """The value tuples `document` is filed under for `fields` (each element of an array, as in
+    MongoDB's multikey indexes; None for a missing field, which `{field: null}` matches), or None
+    when it must be tested by every query (loose)."""
+    per_field = []
+    for field in fields:
+        keys = _field_keys(document, field)
+        if keys is None:
+            return None
+        per_field.append(keys)
+    return set(itertools.product(*per_field))
+
+
+def _field_keys(document, field):
     value = document
     for part in field.split("."):
         if isinstance(value, list):
             return None  # an array of sub-documents: let the filter decide
         if not isinstance(value, dict) or part not in value:
-            return set()
+            return {None}
         value = value[part]
+    if value == []:
+        return None  # matched by neither a value nor null: let the filter decide
     keys = set()
     for element in value if isinstance(value, list) else [value]:
-        if isinstance(element, (ObjectId, str, int, float)):  # bools are ints; extra is harmless
-            keys.add(element)
-        elif element is not None:
+        if element is None or isinstance(element, (ObjectId, str, int, float)):
+            keys.add(element)  # bools are ints: an extra candidate is harmless
+        else:
             return None  # a sub-document, a date, a Decimal128...: let the filter decide
     return keys
 

@@ -106,6 +106,7 @@ def test_indexed_queries_answer_as_a_scan_would_through_every_kind_of_write():
     collection.create_index([("tags", 1), ("n", -1)])
     collection.insert_one({"n": 0, "b": {"c": "x"}})  # a document before the next index exists
     collection.create_index("b.c")
+    collection.create_index([("a", 1), ("b.c", -1)])  # a compound key, nulls and all
     for step in range(600):
         operation = rng.random()
         target = _random_filter(rng, ids)

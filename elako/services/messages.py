@@ -96,8 +96,10 @@ def _record(user, message):
     ratelimit.hit("send", user.id)
     # Numbered in the same write, so this message is the newest and the preview always shows it.
     snapshot = _snapshot(message, seq=None)
-    return Conversation.objects(reachable_by(user), id=message.conversation_id, **condition).modify(
-        new=True, inc__last_seq=1, **{f"inc__{receiver_unread}": 1},
+    # Without recent_sends: fifty embedded documents to parse on every send, and nothing here
+    # reads them.
+    return Conversation.objects(reachable_by(user), id=message.conversation_id, **condition).exclude(
+        "recent_sends").modify(new=True, inc__last_seq=1, **{f"inc__{receiver_unread}": 1},
         max__last_activity_at=message.created_at, set__archived_by=[],
         set__last_message=snapshot, **update)
 
