@@ -349,7 +349,7 @@ def unread_count(user_id):
 # -- orders ----------------------------------------------------------------------------------------
 
 @bp.post("/conversations/<conversation_id>/orders")
-@contract({200: answers.OrderMessage, 201: answers.OrderMessage}, 403, 404, 409, 429,
+@contract({200: answers.Message, 201: answers.Message}, 403, 404, 409, 429,
           json=schemas.NewOrder, tag="orders")
 def place_order(conversation_id):
     """Order from the conversation's store (its customer only), at the catalogue's prices now:

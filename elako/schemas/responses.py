@@ -98,6 +98,7 @@ class Conversation(BaseModel):
     last_activity_at: Time | None
     unread: int
     archived: bool
+    open_orders: int = Field(description="Its pending, accepted or ready orders.")
     blocked_by_me: bool
     blocked_by_other: bool
     created_at: Time
@@ -138,8 +139,7 @@ class Message(BaseModel):
     read_at: Time | None
     deleted: bool
     attachment: Attachment | None = Field(description="Of `image` and `file` messages.")
-    order: "Order | None" = Field(None, description="Of `order` messages: the order as it is now "
-                                  "(null only for one sent before orders existed).")
+    order: "Order | None" = Field(None, description="Of `order` messages: the order as it is now.")
 
 
 class MessagePage(BaseModel):
@@ -238,12 +238,6 @@ class Order(BaseModel):
 
 
 Message.model_rebuild()  # its `order` names Order, defined just above
-
-
-class OrderMessage(Message):
-    """A message of type `order`, as POST /api/conversations/{id}/orders answers."""
-
-    order: Order
 
 
 class OrderPage(BaseModel):

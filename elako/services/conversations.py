@@ -65,10 +65,13 @@ def open_conversation(user, counterpart_id):
 
 
 def list_conversations(user, *, archived=False, unread_only=False, search="", before=None,
-                       limit=50, opened=False):
+                       limit=50, opened=False, open_orders=False):
     """The user's conversations that have messages, newest activity first, a page at a time.
     With `opened` (the inbox page), a customer's also include those she opened and has not
     written in yet, so backing out of a new conversation does not lose it (`reachable_by`).
+
+    With `open_orders` (a store's "Open orders"), only those with a pending, accepted or ready
+    order.
 
     `before` is the id of the last conversation of the previous page (a cursor, never a skip).
     Returns (conversations, next_before).
@@ -76,6 +79,8 @@ def list_conversations(user, *, archived=False, unread_only=False, search="", be
     with_messages = Q(participants=user.id, last_seq__gt=0)
     query = Conversation.objects(reachable_by(user) if opened else with_messages)
     query = query.filter(archived_by=user.id) if archived else query.filter(archived_by__ne=user.id)
+    if open_orders:  # the partial index open_orders_inbox holds just these
+        query = query.filter(store_id=user.id, open_orders__gt=0)
     role_of_other = "store" if user.role == "customer" else "customer"
     if unread_only:
         query = query.filter(**{f"{user.role}_unread__gt": 0})

@@ -126,10 +126,10 @@ def order_for(user, order_id):
     return order
 
 
-def allowed_moves(order, user_id):
-    """The statuses the participant `user_id` (text or ObjectId) may move the order to now."""
-    role = "store" if str(order.store_id) == str(user_id) else "customer"
-    return [status for status, roles in TRANSITIONS.get(order.status, {}).items() if role in roles]
+def moves(status, *, is_store):
+    """The statuses a participant may move an order from `status` to."""
+    role = "store" if is_store else "customer"
+    return [new for new, roles in TRANSITIONS.get(status, {}).items() if role in roles]
 
 
 def change_status(user, order_id, data):

@@ -88,6 +88,7 @@ def conversation_payload(conversation, viewer_id):
         "last_activity_at": iso(conversation.last_activity_at),
         "unread": max(0, conversation.unread_for(viewer_id)),
         "archived": viewer_id in conversation.archived_by,
+        "open_orders": conversation.open_orders,
         "blocked_by_me": viewer_id in conversation.blocked_by,
         "blocked_by_other": other_id in conversation.blocked_by,
         "created_at": iso(conversation.created_at),
