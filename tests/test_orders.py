@@ -282,3 +282,23 @@ def test_orders_are_listed_by_status_a_page_at_a_time(people, chat, placed):
     assert people.customer("Nobody").api.get("/api/orders").json["items"] == []
     assert store.api.get("/api/orders?status=lost").status_code == 422
     assert store.api.get("/api/orders?before=zzz").status_code == 422
+
+
+# -- data rights ------------------------------------------------------------------------------------
+
+def test_the_export_holds_the_orders_and_deletion_erases_the_customers_note(chat, placed):
+    import io
+    import zipfile
+
+    from tests.conftest import PASSWORD
+
+    customer, store, cid = chat
+    order_id = placed()
+    Order.objects(id=order_id).update_one(set__note="Sa likod po ng simbahan")
+    for person in (customer, store):
+        zipped = zipfile.ZipFile(io.BytesIO(person.api.get("/api/me/export").get_data()))
+        [exported] = json.loads(zipped.read("orders.json"))["orders"]
+        assert exported["id"] == order_id and exported["note"] == "Sa likod po ng simbahan"
+    assert customer.api.delete("/api/me", json={"password": PASSWORD}).status_code == 204
+    kept = Order.objects.get(id=order_id)
+    assert kept.note == "" and kept.status == "pending"  # still the store's record of a sale
