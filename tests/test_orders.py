@@ -3,7 +3,6 @@
 see: the order message with the order as it is now, the `order` event, the status line."""
 
 import json
-import threading
 
 import pytest
 

@@ -62,7 +62,7 @@ def test_a_refused_order_says_why_on_the_conversation_page(shop, fields, words):
     response = customer.page.post(f"/stores/{store.id}/orders", form)
     assert response.status_code == 303 and response.headers["Location"].endswith("#composer")
     page = text(customer.page.get(response.headers["Location"]))
-    assert f"Your order was not placed: " in page and words in page
+    assert "Your order was not placed: " in page and words in page
     assert Order.objects.count() == 0
 
 

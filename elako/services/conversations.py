@@ -13,7 +13,7 @@ from mongoengine.queryset.visitor import Q
 from .. import realtime
 from ..errors import InvalidInput, NotFound
 from ..models import Conversation, User
-from . import followups, inputs, ratelimit
+from . import followups, inputs, paging, ratelimit
 from .payloads import conversation_payload
 
 NOT_FOUND = "Conversation"
@@ -87,18 +87,9 @@ def list_conversations(user, *, archived=False, unread_only=False, search="", be
     search = inputs.search_text(search)
     if search:
         query = query.filter(**{f"{role_of_other}_name__icontains": search})
-    if before:
-        problem = "`before` must be a conversation id from your inbox."
-        anchor = Conversation.objects(id=inputs.cursor(before, problem), participants=user.id).only(
-            "last_activity_at").first()
-        if anchor is None:
-            raise InvalidInput(problem, field="before")
-        query = query.filter(Q(last_activity_at__lt=anchor.last_activity_at)
-                             | Q(last_activity_at=anchor.last_activity_at, id__lt=anchor.id))
-    page = list(query.order_by("-last_activity_at", "-id").limit(limit + 1))
-    has_more = len(page) > limit
-    page = page[:limit]
-    return page, (str(page[-1].id) if has_more else None)
+    return paging.newest_first(query, by="last_activity_at", before=before, limit=limit,
+                               anchors=Conversation.objects(participants=user.id),
+                               problem="`before` must be a conversation id from your inbox.")
 
 
 def just_archived(user, conversation_id):

@@ -26,10 +26,10 @@ from mongoengine.queryset.visitor import Q
 from .. import realtime
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
 from ..formatting import peso
-from ..models import OPEN_ORDER_STATUSES, Conversation, Message, Order, OrderLine, Product, utcnow
+from ..models import OPEN_ORDER_STATUSES, Conversation, Order, OrderLine, Product, utcnow
 from ..schemas import parse
 from ..schemas.requests import NewOrder, OrderChange
-from . import inputs, messages, ratelimit
+from . import inputs, messages, paging, ratelimit
 from .conversations import conversation_for
 from .payloads import order_payload
 
@@ -185,16 +185,8 @@ def list_orders(user, *, status="", before=None, limit=50):
     """The caller's orders (as customer or store), newest first, a page at a time by cursor.
     Returns (orders, next_before)."""
     owner = {"store_id" if user.is_store else "customer_id": user.id}
-    query = Order.objects(**owner, **({"status": status} if status else {}))
-    if before:
-        problem = "`before` must be an order id from your orders."
-        anchor = Order.objects(id=inputs.cursor(before, problem), **owner).only("created_at").first()
-        if anchor is None:
-            raise InvalidInput(problem, field="before")
-        query = query.filter(Q(created_at__lt=anchor.created_at)
-                             | Q(created_at=anchor.created_at, id__lt=anchor.id))
-    page = list(query.order_by("-created_at", "-id").limit(limit + 1))
-    has_more = len(page) > limit
-    page = page[:limit]
-    return page, (str(page[-1].id) if has_more else None)
+    return paging.newest_first(Order.objects(**owner, **({"status": status} if status else {})),
+                               by="created_at", before=before, limit=limit,
+                               anchors=Order.objects(**owner),
+                               problem="`before` must be an order id from your orders.")
 
