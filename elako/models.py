@@ -279,7 +279,8 @@ class Order(Document):
     }
 
 
-WEBHOOK_EVENT_TYPES = ("message.created", "message.read", "message.deleted", "conversation.created")
+WEBHOOK_EVENT_TYPES = ("message.created", "message.read", "message.deleted", "conversation.created",
+                       "order.updated")
 
 
 class WebhookEndpoint(Document):

@@ -219,7 +219,7 @@ def erase_account(user):
     # Orders stay with the other party as records of a sale; the customer's own words go.
     Order.objects(customer_id=uid).update(set__note="", unset__dedupe_key=True)
     others = _tell_the_other_parties(uid, conversation_ids)
-    realtime.scrub(others, lambda _type, data: carries_text(data, "sender_id", str(uid)))
+    realtime.scrub(others, lambda _type, data: _carries_words_of(data, str(uid)))
     if user.is_store:
         for endpoint in WebhookEndpoint.objects(store_id=uid):
             WebhookDelivery.objects(endpoint_id=endpoint.id).delete()
@@ -261,5 +261,13 @@ def _erase_webhook_copies(uid, store_ids):
             data = json.loads(delivery.body).get("data") or {}
         except ValueError:  # unreadable with the configured keys: nobody can read it
             continue
-        if carries_text(data, "sender_id", str(uid)):
+        if _carries_words_of(data, str(uid)):
             delivery.delete()
+
+
+def _carries_words_of(data, uid):
+    """Whether an event's (or a webhook delivery's) data holds text user `uid` wrote: a message
+    or its preview, or the note on an order of theirs."""
+    order = data.get("order") or {}
+    return carries_text(data, "sender_id", uid) or bool(
+        order.get("customer_id") == uid and order.get("note"))

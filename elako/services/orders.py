@@ -29,7 +29,7 @@ from ..formatting import peso
 from ..models import OPEN_ORDER_STATUSES, Conversation, Order, OrderLine, Product, utcnow
 from ..schemas import parse
 from ..schemas.requests import NewOrder, OrderChange
-from . import inputs, messages, paging, ratelimit
+from . import inputs, messages, paging, ratelimit, webhooks
 from .conversations import conversation_for
 from .payloads import order_payload
 
@@ -154,10 +154,12 @@ def change_status(user, order_id, data):
 
 
 def _announce(order, user, closes):
-    """Both participants' `order` event, then the status line in the thread."""
+    """Both participants' `order` event and the store's `order.updated` webhook, then the status
+    line in the thread."""
     payload = order_payload(order)
     realtime.notify("order", {order.customer_id: {"order": payload},
                               order.store_id: {"order": payload}})
+    webhooks.publish(order.store_id, "order.updated", {"order": payload})
     update = {"inc__open_orders": -1} if closes else {}
     try:
         messages.deliver(user, order.conversation_id, body=f"Order {VERBS[order.status]} by "
