@@ -78,6 +78,16 @@ def test_only_customers_order_from_a_store_page_and_only_with_the_forms_token(sh
     assert Order.objects.count() == 0
 
 
+@pytest.mark.settings(RATE_LIMIT_OPEN_CONVERSATION="1 per hour")
+def test_ordering_again_does_not_count_as_opening_a_conversation(shop):
+    customer, store, products = shop
+    for _ in range(3):
+        response = customer.page.post(f"/stores/{store.id}/orders",
+                                      order_form(products, Pandesal=1))
+        assert response.status_code == 303 and "#composer" not in response.headers["Location"]
+    assert Order.objects.count() == 3
+
+
 @pytest.fixture
 def ordered(shop):
     """A pending order placed from the store page: (customer, store, conversation id, order id)."""

@@ -308,7 +308,7 @@ def place_order(store_id):
     ordered) and a note. Opens (or creates) the conversation with the store, orders there."""
     if g.user.is_store:
         raise Forbidden("Only customers place orders.")
-    conversation, _created = conversations.open_conversation(g.user, store_id)
+    conversation = orders.conversation_with(g.user, store_id)
     try:
         items = []
         for key, value in request.form.items():

@@ -29,8 +29,7 @@ from ..formatting import peso
 from ..models import OPEN_ORDER_STATUSES, Conversation, Order, OrderLine, Product, utcnow
 from ..schemas import parse
 from ..schemas.requests import NewOrder, OrderChange
-from . import inputs, messages, paging, ratelimit, webhooks
-from .conversations import conversation_for
+from . import conversations, inputs, messages, paging, ratelimit, webhooks
 from .payloads import order_payload
 
 log = logging.getLogger(__name__)
@@ -54,7 +53,7 @@ def place_order(user, conversation_id, data):
     """Order from the conversation's store as its customer. Returns (message, created): the
     `order` message (its `order` loaded), created=False for a retry with the same client_id."""
     form = parse(NewOrder, data)
-    conversation = conversation_for(user, conversation_id)
+    conversation = conversations.conversation_for(user, conversation_id)
     if user.id != conversation.customer_id:
         raise Forbidden("Only the customer places orders in a conversation.", code="not_customer")
     if conversation.blocked_by:  # as deliver would answer, before anything is stored
@@ -84,6 +83,14 @@ def place_order(user, conversation_id, data):
             order.delete()
         raise
     return message, created
+
+
+def conversation_with(customer, store_id):
+    """The customer's conversation with a store, opened if there is none yet: only opening one
+    counts against RATE_LIMIT_OPEN_CONVERSATION, not each order from the store's page."""
+    found = Conversation.objects(customer_id=customer.id,
+                                 store_id=inputs.object_id(store_id, "Store")).first()
+    return found or conversations.open_conversation(customer, store_id)[0]
 
 
 def _priced_lines(items, conversation):
