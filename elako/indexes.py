@@ -8,7 +8,7 @@ so this needs MONGODB_URI.
 
 from bson import ObjectId
 
-from .models import AuthSession, Conversation, Message, User
+from .models import AuthSession, Conversation, Message, Order, Product, User
 
 
 def hot_queries():
@@ -37,6 +37,17 @@ def hot_queries():
         ("mark delivered on connect", Message.objects(receiver_id=user, delivered_at=None,
                                                       read_at=None)),
         ("send retry: message by client_id", Message.objects(dedupe_key=f"{user}:c-1")),
+        ("a store's open orders inbox", Conversation.objects(
+            participants=user, last_seq__gt=0, archived_by__ne=user, store_id=user,
+            open_orders__gt=0)
+         .order_by("-last_activity_at", "-id")),
+        ("history page: its orders", Order.objects(id__in=[ObjectId(), ObjectId()])),
+        ("an order of a participant", Order.objects(id=ObjectId(), store_id=user)),
+        ("place an order: its products", Product.objects(
+            id__in=[ObjectId()], store_id=other, archived_at=None)),
+        ("a store's orders by status", Order.objects(store_id=user, status="pending")
+         .order_by("-created_at", "-id")),
+        ("a customer's orders", Order.objects(customer_id=user).order_by("-created_at", "-id")),
     ]
 
 

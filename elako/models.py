@@ -16,7 +16,7 @@ from mongoengine import (
 from .crypto import EncryptedStringField
 
 ROLES = ("customer", "store")
-MESSAGE_TYPES = ("text", "image", "file", "product", "order")
+MESSAGE_TYPES = ("text", "image", "file", "product", "order", "order_update")
 
 
 def utcnow():
@@ -145,12 +145,18 @@ class Conversation(Document):
     # from a new message in the write that records it.
     recent_sends = ListField(EmbeddedDocumentField(RecentSend), default=list)
     created_at = DateTimeField(required=True, default=utcnow)
+    # Orders here that are pending, accepted or ready (services/orders.py keeps it in the same
+    # write that records the order's message or status line): the store's "Open orders" filter.
+    open_orders = IntField(required=True, default=0)
 
     meta = {
         "collection": "conversations",
         "indexes": [
             {"fields": ["customer_id", "store_id"], "unique": True},
             ("participants", "-last_activity_at", "-id"),  # inboxes, newest activity first
+            # A store's "Open orders" inbox: holds only the conversations that have some.
+            {"fields": ["store_id", "-last_activity_at", "-id"], "name": "open_orders_inbox",
+             "partialFilterExpression": {"open_orders": {"$gt": 0}}},
         ],
     }
 
@@ -183,6 +189,9 @@ class Message(Document):
     read_at = DateTimeField()
     deleted_at = DateTimeField()
     attachment = EmbeddedDocumentField(Attachment)  # type image or file; removed when unsent
+    order_id = ObjectIdField()  # type order: the Order it announced
+    # Not stored: the Order itself, loaded for a page of history in one query (services.orders).
+    order = None
 
     meta = {
         "collection": "messages",
@@ -223,7 +232,55 @@ class Product(Document):
     }
 
 
-WEBHOOK_EVENT_TYPES = ("message.created", "message.read", "message.deleted", "conversation.created")
+ORDER_STATUSES = ("pending", "accepted", "declined", "ready", "completed", "cancelled")
+OPEN_ORDER_STATUSES = ("pending", "accepted", "ready")
+
+
+class OrderLine(EmbeddedDocument):
+    """A product as ordered: its name and price copied from the catalogue at that moment."""
+
+    product_id = ObjectIdField(required=True)
+    name = StringField(required=True)
+    unit_price_centavos = IntField(required=True, min_value=0)
+    quantity = IntField(required=True, min_value=1)
+
+    @property
+    def line_total_centavos(self):
+        return self.unit_price_centavos * self.quantity
+
+
+class Order(Document):
+    """A customer's order in a conversation (services/orders.py). Its lines never change; its
+    status moves by one conditional write each (the status must still be the one read)."""
+
+    id = ObjectIdField(primary_key=True, default=random_id)
+    conversation_id = ObjectIdField(required=True)
+    customer_id = ObjectIdField(required=True)
+    store_id = ObjectIdField(required=True)
+    items = ListField(EmbeddedDocumentField(OrderLine), required=True)
+    total_centavos = IntField(required=True, min_value=0)
+    note = EncryptedStringField(default="")
+    status = StringField(required=True, choices=ORDER_STATUSES, default="pending")
+    # "<customer>:<client_id>" when the customer gave one: a retry finds this order.
+    dedupe_key = StringField()
+    created_at = DateTimeField(required=True, default=utcnow)
+    updated_at = DateTimeField(required=True, default=utcnow)
+
+    meta = {
+        "collection": "orders",
+        "indexes": [
+            {"fields": ["dedupe_key"], "unique": True, "sparse": True},
+            # GET /api/orders, newest first: a customer's, a store's, with or without a status.
+            ("customer_id", "status", "-created_at", "-id"),
+            ("store_id", "status", "-created_at", "-id"),
+            ("customer_id", "-created_at", "-id"),
+            ("store_id", "-created_at", "-id"),
+        ],
+    }
+
+
+WEBHOOK_EVENT_TYPES = ("message.created", "message.read", "message.deleted", "conversation.created",
+                       "order.updated")
 
 
 class WebhookEndpoint(Document):

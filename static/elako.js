@@ -316,6 +316,7 @@
       var archived = row.hasAttribute("data-archived");
       var name = ($(".name", row) || row).textContent.toLowerCase();
       if ((filter === "archived") !== archived || (filter === "unread" && !row.classList.contains("unread")) ||
+          (filter === "orders" && !row.hasAttribute("data-open-orders")) ||
           (query && name.indexOf(query) < 0)) {
         row.remove();
         return;

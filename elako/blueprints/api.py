@@ -12,11 +12,13 @@ from ..openapi import contract
 from ..schemas import requests as schemas
 from ..schemas import responses as answers
 from ..services import (
-    accounts, attachments, conversations, data_rights, messages, password_reset, privacy,
-    sessions, sign_in_throttle, typing, verification,
+    accounts, attachments, conversations, data_rights, messages, orders, password_reset,
+    privacy, sessions, sign_in_throttle, typing, verification,
 )
 from ..transfers import file_response
-from ..services.payloads import conversation_payload, iso, message_payload, user_payload
+from ..services.payloads import (
+    conversation_payload, iso, message_payload, order_payload, user_payload,
+)
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -342,3 +344,35 @@ def unread_count(user_id):
     """Your unread messages, all conversations"""
     _own(user_id)
     return jsonify(count=messages.unread_total(g.user.id))
+
+
+# -- orders ----------------------------------------------------------------------------------------
+
+@bp.post("/conversations/<conversation_id>/orders")
+@contract({200: answers.Message, 201: answers.Message}, 403, 404, 409, 429,
+          json=schemas.NewOrder, tag="orders")
+def place_order(conversation_id):
+    """Order from the conversation's store (its customer only), at the catalogue's prices now:
+    201 with the `order` message, or 200 with the first one for a client_id already used. A
+    line that is not an in-stock product of this store: 422 naming it"""
+    message, created = orders.place_order(g.user, conversation_id, request.context.json)
+    return jsonify(message_payload(message)), 201 if created else 200
+
+
+@bp.patch("/orders/<order_id>")
+@contract({200: answers.Order}, 403, 404, 409, 429, json=schemas.OrderChange, tag="orders")
+def change_order(order_id):
+    """Move an order along: the store accepts, declines, marks ready, completes; the customer
+    cancels while pending, the store while pending or accepted. The other participant's move:
+    403; any other (or one a concurrent change overtook): 409 `invalid_transition`"""
+    return jsonify(order_payload(orders.change_status(g.user, order_id, request.context.json)))
+
+
+@bp.get("/orders")
+@contract({200: answers.OrderPage}, query=schemas.OrderQuery, tag="orders")
+def list_orders():
+    """Your orders (placed, or received as a store), newest first, a page at a time"""
+    query = request.context.query
+    page, next_before = orders.list_orders(g.user, status=query.status, before=query.before,
+                                           limit=query.limit)
+    return jsonify(items=[order_payload(o) for o in page], next_before=next_before)

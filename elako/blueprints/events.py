@@ -38,6 +38,7 @@ HTML_TEMPLATES = {
     "presence": "events/presence.html",
     "resync": "events/resync.html",
     "signed_out": "events/resync.html",
+    "order": "events/order.html",
 }
 
 

@@ -12,21 +12,21 @@ from flask import (
 )
 
 from .. import security
-from ..errors import NotFound, RateLimited, ServiceError
+from ..errors import Forbidden, NotFound, RateLimited, ServiceError
 from ..identity import load_from_cookie, login_required
 from ..realtime import get_bus
 from ..services import (
-    accounts, attachments, carryover, conversations, data_rights, inputs, messages, privacy,
-    sessions, typing,
+    accounts, attachments, carryover, conversations, data_rights, inputs, messages, orders,
+    privacy, sessions, typing,
 )
 from ..services.accounts import TIMEZONES
-from ..services.payloads import conversation_payload, message_payload
+from ..services.payloads import conversation_payload, message_payload, order_payload
 from ..transfers import file_response
 
 bp = Blueprint("pages", __name__)
 bp.before_request(load_from_cookie)
 
-INBOX_FILTERS = ("all", "unread", "archived")
+INBOX_FILTERS = ("all", "unread", "archived", "orders")  # orders: a store's open orders
 
 
 def is_htmx():
@@ -49,10 +49,11 @@ def back_to(url):
 
 
 def _inbox_context(filter_name="all", search="", before=None):
-    if filter_name not in INBOX_FILTERS:
+    if filter_name not in INBOX_FILTERS or (filter_name == "orders" and not g.user.is_store):
         filter_name = "all"
     page, next_before = conversations.list_conversations(
         g.user, archived=filter_name == "archived", unread_only=filter_name == "unread",
+        open_orders=filter_name == "orders",
         search=search, before=before, limit=current_app.config["INBOX_PAGE_SIZE"], opened=True)
     rows = [conversation_payload(c, g.user.id) for c in page]
     return {"rows": rows, "inbox_next": next_before, "filter": filter_name,
@@ -290,3 +291,59 @@ def delete_account():
 @bp.get("/account-deleted")
 def account_deleted():
     return render_template("account_deleted.html")
+
+
+# -- orders ----------------------------------------------------------------------------------------
+
+@bp.app_template_global()
+def order_moves(order, viewer_id):
+    """The statuses the viewer may move an order (its payload) to now: the card's buttons."""
+    return orders.moves(order["status"], is_store=order["store_id"] == viewer_id)
+
+
+@bp.post("/stores/<store_id>/orders")
+@login_required
+def place_order(store_id):
+    """The store page's order form: a `quantity-<product id>` field per product (0: not
+    ordered) and a note. Opens (or creates) the conversation with the store, orders there."""
+    if g.user.is_store:
+        raise Forbidden("Only customers place orders.")
+    conversation = orders.conversation_with(g.user, store_id)
+    try:
+        items = []
+        for key, value in request.form.items():
+            if key.startswith("quantity-") and value.strip() not in ("", "0"):
+                quantity = inputs.integer(value.strip(), "quantity", label="Each quantity",
+                                          minimum=0, maximum=999, default=0)
+                items.append({"product_id": key.removeprefix("quantity-"), "quantity": quantity})
+        orders.place_order(g.user, conversation.id, {"items": [i for i in items if i["quantity"]],
+                                                     "note": request.form.get("note", "")})
+    except ServiceError as exc:
+        if exc.status not in (403, 409, 422, 429):
+            raise
+        # Back to the conversation (a reload must not post again), which shows why.
+        carryover.keep(g.auth_session.id, f"composer:{conversation.id}",
+                       error=f"Your order was not placed: {exc.message}")
+        return back_to(url_for("pages.conversation", conversation_id=conversation.id) + "#composer")
+    return back_to(url_for("pages.conversation", conversation_id=conversation.id))
+
+
+@bp.post("/orders/<order_id>/status")
+@login_required
+def change_order(order_id):
+    """A button of an order card: htmx gets the card as it is now; without JavaScript, back to
+    the conversation (an error shows on the card)."""
+    order = orders.order_for(g.user, order_id)
+    try:
+        order = orders.change_status(g.user, order.id, request.form)
+    except ServiceError as exc:
+        if is_htmx() or exc.status not in (403, 409, 422, 429):
+            raise
+        carryover.keep(g.auth_session.id, f"composer:{order.conversation_id}",
+                       order_error=exc.message, order_error_for=str(order.id))
+        return back_to(url_for("pages.conversation", conversation_id=order.conversation_id)
+                       + f"#order-{order.id}")
+    if is_htmx():
+        return render_template("_order_card.html", o=order_payload(order))
+    return back_to(url_for("pages.conversation", conversation_id=order.conversation_id)
+                   + f"#order-{order.id}")

@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .responses import Conversation, Message, Time
+from .responses import Conversation, Message, Order, Time
 
 
 class MessageEvent(BaseModel):
@@ -61,6 +61,10 @@ class SignedOut(BaseModel):
     reason: Literal["signed_out", "expired"]
 
 
+class OrderChanged(BaseModel):
+    order: Order = Field(description="The whole order as it is now.")
+
+
 # type: (data, who gets it and when, whether it has an `id`: durable events, replayed after a
 # reconnect, and resync, whose id is where to continue)
 EVENT_TYPES = {
@@ -80,4 +84,6 @@ EVENT_TYPES = {
                                   "ephemeral.", False),
     "resync": (Resync, "Your Last-Event-ID is older than what is kept, or unknown.", True),
     "signed_out": (SignedOut, "The session was revoked or ran out; the stream ends.", False),
+    "order": (OrderChanged, "An order's status changed; to both participants (its status line "
+                            "follows as a `message` of type `order_update`).", True),
 }

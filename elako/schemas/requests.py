@@ -257,3 +257,48 @@ class HistoryQuery(BaseModel):
     # Without it the service's default: HISTORY_PAGE_SIZE.
     limit: int = Field(None, ge=1, le=100, title="limit", description="Default 30 "
                        "(HISTORY_PAGE_SIZE).")
+
+
+# -- orders ----------------------------------------------------------------------------------------
+
+ORDER_MAX_LINES = 50
+ORDER_NOTE_MAX_LENGTH = 500
+
+
+class OrderItem(BaseModel):
+    product_id: ObjectIdText = Field(title="product_id")
+    quantity: Annotated[int, Strict(), Field(ge=1, le=999)] = Field(title="quantity")
+
+
+def _order_length(items):
+    if not items:
+        raise _refuse("Choose at least one product to order.")
+    if len(items) > ORDER_MAX_LINES:
+        raise _refuse(f"An order can have at most {ORDER_MAX_LINES} lines.")
+    return items
+
+
+class NewOrder(BaseModel):
+    """What a customer orders from the conversation's store: prices come from its catalogue at
+    this moment. Retry with the same `client_id` to place it at most once."""
+
+    blank_messages: ClassVar = {"items": "Choose at least one product to order."}
+
+    items: Annotated[list[OrderItem], AfterValidator(_order_length)] = Field(
+        title="items", description="1 to 50 lines, each an in-stock product of the store and a "
+                                   "quantity of 1 to 999; a product at most once.",
+        json_schema_extra={"minItems": 1, "maxItems": ORDER_MAX_LINES})
+    note: Text(ORDER_NOTE_MAX_LENGTH, required=False, multiline=True) = Field("", title="Note")
+    client_id: ClientId = NewMessage.model_fields["client_id"]
+
+
+class OrderChange(BaseModel):
+    status: Literal["accepted", "declined", "ready", "completed", "cancelled"] = Field(
+        title="status")
+
+
+class OrderQuery(BaseModel):
+    status: Literal["pending", "accepted", "declined", "ready", "completed", "cancelled",
+                    ""] = Field("", description="Only orders with this status.")
+    before: Cursor = ""
+    limit: int = Field(50, ge=1, le=100, title="limit")

@@ -98,6 +98,7 @@ class Conversation(BaseModel):
     last_activity_at: Time | None
     unread: int
     archived: bool
+    open_orders: int = Field(description="Its pending, accepted or ready orders.")
     blocked_by_me: bool
     blocked_by_other: bool
     created_at: Time
@@ -138,6 +139,7 @@ class Message(BaseModel):
     read_at: Time | None
     deleted: bool
     attachment: Attachment | None = Field(description="Of `image` and `file` messages.")
+    order: "Order | None" = Field(None, description="Of `order` messages: the order as it is now.")
 
 
 class MessagePage(BaseModel):
@@ -207,3 +209,38 @@ class Error(BaseModel):
     """Every error, whatever its status."""
 
     error: ErrorDetail
+
+
+# -- orders ----------------------------------------------------------------------------------------
+
+class OrderLine(BaseModel):
+    product_id: str
+    name: str = Field(description="As the catalogue named it when ordered.")
+    unit_price_centavos: int = Field(description="The catalogue's price when ordered.")
+    quantity: int
+    line_total_centavos: int
+
+
+class Order(BaseModel):
+    id: str
+    conversation_id: str
+    customer_id: str
+    store_id: str
+    items: list[OrderLine]
+    total_centavos: int
+    currency: Literal["PHP"]
+    status: Literal["pending", "accepted", "declined", "ready", "completed", "cancelled"] = Field(
+        description="pending → accepted | declined; accepted → ready → completed; cancelled by "
+                    "the customer while pending, by the store while pending or accepted.")
+    note: str
+    created_at: Time
+    updated_at: Time
+
+
+Message.model_rebuild()  # its `order` names Order, defined just above
+
+
+class OrderPage(BaseModel):
+    items: list[Order] = Field(description="Newest first.")
+    next_before: str | None = Field(description="Pass as `before` for the next page; null at "
+                                                "the end.")

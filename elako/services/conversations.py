@@ -13,7 +13,7 @@ from mongoengine.queryset.visitor import Q
 from .. import realtime
 from ..errors import InvalidInput, NotFound
 from ..models import Conversation, User
-from . import followups, inputs, ratelimit
+from . import followups, inputs, paging, ratelimit
 from .payloads import conversation_payload
 
 NOT_FOUND = "Conversation"
@@ -65,10 +65,13 @@ def open_conversation(user, counterpart_id):
 
 
 def list_conversations(user, *, archived=False, unread_only=False, search="", before=None,
-                       limit=50, opened=False):
+                       limit=50, opened=False, open_orders=False):
     """The user's conversations that have messages, newest activity first, a page at a time.
     With `opened` (the inbox page), a customer's also include those she opened and has not
     written in yet, so backing out of a new conversation does not lose it (`reachable_by`).
+
+    With `open_orders` (a store's "Open orders"), only those with a pending, accepted or ready
+    order.
 
     `before` is the id of the last conversation of the previous page (a cursor, never a skip).
     Returns (conversations, next_before).
@@ -76,24 +79,17 @@ def list_conversations(user, *, archived=False, unread_only=False, search="", be
     with_messages = Q(participants=user.id, last_seq__gt=0)
     query = Conversation.objects(reachable_by(user) if opened else with_messages)
     query = query.filter(archived_by=user.id) if archived else query.filter(archived_by__ne=user.id)
+    if open_orders:  # the partial index open_orders_inbox holds just these
+        query = query.filter(store_id=user.id, open_orders__gt=0)
     role_of_other = "store" if user.role == "customer" else "customer"
     if unread_only:
         query = query.filter(**{f"{user.role}_unread__gt": 0})
     search = inputs.search_text(search)
     if search:
         query = query.filter(**{f"{role_of_other}_name__icontains": search})
-    if before:
-        problem = "`before` must be a conversation id from your inbox."
-        anchor = Conversation.objects(id=inputs.cursor(before, problem), participants=user.id).only(
-            "last_activity_at").first()
-        if anchor is None:
-            raise InvalidInput(problem, field="before")
-        query = query.filter(Q(last_activity_at__lt=anchor.last_activity_at)
-                             | Q(last_activity_at=anchor.last_activity_at, id__lt=anchor.id))
-    page = list(query.order_by("-last_activity_at", "-id").limit(limit + 1))
-    has_more = len(page) > limit
-    page = page[:limit]
-    return page, (str(page[-1].id) if has_more else None)
+    return paging.newest_first(query, by="last_activity_at", before=before, limit=limit,
+                               anchors=Conversation.objects(participants=user.id),
+                               problem="`before` must be a conversation id from your inbox.")
 
 
 def just_archived(user, conversation_id):

@@ -4,14 +4,15 @@ deleting their account.
 * Export (`archive_response`, `write_archive`): a zip of JSON files — the account (never its
   password hash), its sessions (never token hashes), a store's webhook endpoints (never their
   secrets), and every conversation the user can reach with all its messages as the user sees them
-  (text decrypted when encryption at rest is on). Written as it is read, a message at a time, so
+  (text decrypted when encryption at rest is on), and their orders. Written as it is read, a message at a time, so
   the archive is streamed with bounded memory however long the history.
 * Deletion (`delete_account` with the password, `erase_account` for operators): the account can no
   longer sign in, every session, token and open stream ends, the text of every message the user
   sent is erased (MongoDB, inbox previews, the other parties' Redis streams, the webhook deliveries
   that carried it), their side of each conversation becomes "Deleted user" and blocked (nobody
   writes there again), their Redis keys go, and last the user document itself, which frees the
-  email. The other party keeps their own messages.
+  email. The other party keeps their own messages, and a store its orders (a customer's notes on
+  them are erased).
 
 Files of messages (photos, documents) are in the export under files/<message id>/, and deletion
 removes the deleted user's (elako/services/attachments.py).
@@ -26,13 +27,15 @@ from flask import Response, g, stream_with_context
 
 from .. import crypto, realtime
 from ..errors import Forbidden
-from ..models import Conversation, Message, User, WebhookDelivery, WebhookEndpoint, utcnow
+from ..models import (
+    Conversation, Message, Order, User, WebhookDelivery, WebhookEndpoint, utcnow,
+)
 from ..schemas import parse
 from ..schemas.requests import AccountDeletion
 from . import accounts, activity, attachments, presence, ratelimit, sessions, webhooks
 from .conversations import reachable_by
 from .messages import carries_text
-from .payloads import conversation_payload, iso, message_payload, user_payload
+from .payloads import conversation_payload, iso, message_payload, order_payload, user_payload
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,7 @@ account.json        your account (without your password, which is kept only as a
 sessions.json       where you are signed in (browsers and integrations)
 webhooks.json       your store's webhook endpoints (stores only; without their secrets)
 conversations.json  your conversations, as your inbox shows them
+orders.json         the orders you placed (or, a store, received), newest first
 messages/<id>.json  every message of conversation <id>, oldest first, as you saw them: yours
                     ("from_me": true) and those you received
 files/<id>/...      the files of message <id>, if it had any
@@ -112,6 +116,9 @@ def _archive_chunks(user):
             "-last_activity_at", "-id").exclude("recent_sends")
         yield from _json_list(archive, pipe, "conversations.json", "conversations", (
             conversation_payload(c, user.id) for c in conversations.clone().batch_size(500)))
+        yield from _json_list(archive, pipe, "orders.json", "orders", (
+            order_payload(o) for o in Order.objects(**{f"{user.role}_id": user.id}).order_by(
+                "-created_at", "-id").batch_size(500)))
         # The ids first: a slow download must not keep a cursor idle until the server drops it.
         for conversation_id in [c.id for c in conversations.clone().only("id")]:
             files = []
@@ -209,8 +216,10 @@ def erase_account(user):
     attachments.erase_files(sent.clone())
     sent.clone().filter(deleted_at=None).update(set__deleted_at=utcnow())
     sent.clone().update(set__body="", unset__client_id=True, unset__dedupe_key=True)
+    # Orders stay with the other party as records of a sale; the customer's own words go.
+    Order.objects(customer_id=uid).update(set__note="", unset__dedupe_key=True)
     others = _tell_the_other_parties(uid, conversation_ids)
-    realtime.scrub(others, lambda _type, data: carries_text(data, "sender_id", str(uid)))
+    realtime.scrub(others, lambda _type, data: _carries_words_of(data, str(uid)))
     if user.is_store:
         for endpoint in WebhookEndpoint.objects(store_id=uid):
             WebhookDelivery.objects(endpoint_id=endpoint.id).delete()
@@ -252,5 +261,13 @@ def _erase_webhook_copies(uid, store_ids):
             data = json.loads(delivery.body).get("data") or {}
         except ValueError:  # unreadable with the configured keys: nobody can read it
             continue
-        if carries_text(data, "sender_id", str(uid)):
+        if _carries_words_of(data, str(uid)):
             delivery.delete()
+
+
+def _carries_words_of(data, uid):
+    """Whether an event's (or a webhook delivery's) data holds text user `uid` wrote: a message
+    or its preview, or the note on an order of theirs."""
+    order = data.get("order") or {}
+    return carries_text(data, "sender_id", uid) or bool(
+        order.get("customer_id") == uid and order.get("note"))

@@ -17,7 +17,7 @@ from ..errors import Conflict, Forbidden, InvalidInput, NotFound, TooLarge
 from ..models import Conversation, LastMessage, Message, utcnow
 from ..schemas import parse
 from ..schemas.requests import NewMessage
-from . import attachments, followups, inputs, ratelimit
+from . import attachments, followups, inputs, orders, ratelimit
 from .conversations import NOT_FOUND, conversation_for, reachable_by
 from .payloads import conversation_payload, iso, message_payload
 
@@ -50,20 +50,26 @@ def send_message(user, conversation_id, data):
     """
     conversation_id = inputs.object_id(conversation_id, NOT_FOUND)
     form = parse(NewMessage, data)
+    if form.type in orders.MESSAGE_TYPES:
+        raise InvalidInput(orders.NOT_SENT_AS_MESSAGES, field="type")
     check_length(form.body)
     return deliver(user, conversation_id, body=form.body, message_type=form.type,
                    client_id=form.client_id)
 
 
-def deliver(user, conversation_id, *, body, message_type, client_id, attachment=None):
+def deliver(user, conversation_id, *, body, message_type, client_id, attachment=None, order=None,
+            limit="send", conversation_update=None):
     """Store and publish a validated message (services.attachments sends photos and files
-    through here too). Returns (message, created) as `send_message` does."""
+    through here too, services.orders orders and their status lines). Returns (message, created)
+    as `send_message` does. `limit`: the rate limit it counts against (None: none);
+    `conversation_update`: more changes for the write that records it (services.orders)."""
     conversation_id = inputs.object_id(conversation_id, NOT_FOUND)
     message = Message(
         id=ObjectId(), conversation_id=conversation_id, sender_id=user.id, type=message_type,
         body=body, client_id=client_id, dedupe_key=f"{user.id}:{client_id}" if client_id else None,
-        created_at=utcnow(), attachment=attachment)
-    conversation = _record(user, message)
+        created_at=utcnow(), attachment=attachment, order_id=order and order.id)
+    message.order = order
+    conversation = _record(user, message, limit, conversation_update or {})
     if conversation is None:
         return _retried(user, message), False
     try:
@@ -71,6 +77,7 @@ def deliver(user, conversation_id, *, body, message_type, client_id, attachment=
     except NotUniqueError:  # a client_id used elsewhere, or longer ago than the conversation recalls
         _uncount(message, conversation)
         existing = Message.objects.get(dedupe_key=message.dedupe_key)
+        existing.order = message.order
         if existing.conversation_id != conversation.id:
             raise Conflict("This client_id was already used for another conversation.",
                            field="client_id") from None
@@ -82,18 +89,19 @@ def deliver(user, conversation_id, *, body, message_type, client_id, attachment=
     return message, True
 
 
-def _record(user, message):
+def _record(user, message, limit, update):
     """Number and count `message` in its conversation in one write, if `user` may send there and
     it is not a retry of one already recorded; the conversation as it is now, or None."""
     receiver_unread = "store_unread" if user.role == "customer" else "customer_unread"
     condition = {"blocked_by__size": 0}
-    update = {}
+    update = dict(update)
     if message.dedupe_key:
         condition["recent_sends__key__ne"] = message.dedupe_key
         update["__raw__"] = {"$push": {"recent_sends": {
             "$each": [{"key": message.dedupe_key, "message_id": message.id}],
             "$slice": -RECENT_SENDS}}}
-    ratelimit.hit("send", user.id)
+    if limit:
+        ratelimit.hit(limit, user.id)
     # Numbered in the same write, so this message is the newest and the preview always shows it.
     snapshot = _snapshot(message, seq=None)
     # Without recent_sends: fifty embedded documents to parse on every send, and nothing here
@@ -151,6 +159,8 @@ def _retried(user, message):
             raise Forbidden(BLOCKED, code="blocked")
         raise Conflict("The conversation changed while sending. Send again.")
     existing = Message.objects(dedupe_key=message.dedupe_key).first()
+    if existing is not None:
+        existing.order = message.order
     if existing is None:
         # Counted and previewed, but storing it failed: store it now, under the id the preview
         # shows, with a number of its own (numbers only need to grow).
@@ -165,7 +175,9 @@ def _retried(user, message):
         try:
             _store(message, before, before.last_seq + 1)
         except NotUniqueError:  # a concurrent retry stored it first
-            return Message.objects.get(dedupe_key=message.dedupe_key)
+            existing = Message.objects.get(dedupe_key=message.dedupe_key)
+            existing.order = message.order
+            return existing
         _announce(message, Conversation.objects.get(id=conversation.id))
         return message
     if not _announced(existing):
@@ -218,6 +230,7 @@ def list_messages(user, conversation_id, *, before=None, limit=None):
     page = list(query.order_by("-seq").limit(limit + 1))
     has_more = len(page) > limit
     page = page[:limit][::-1]
+    orders.load_for(page)
     return page, (str(page[0].id) if has_more else None)
 
 
@@ -313,6 +326,8 @@ def delete_message(user, message_id):
                               sender_id=user.id).first()
     if message is None:
         raise NotFound("Message was not found.")
+    if message.type in orders.MESSAGE_TYPES:
+        raise Forbidden("An order can't be unsent; cancel it instead.", code="order_not_unsendable")
     conversation = conversation_for(user, message.conversation_id)
     if message.deleted_at is not None:
         return message

@@ -33,6 +33,8 @@ def message_payload(message):
         "read_at": iso(message.read_at),
         "deleted": deleted,
         "attachment": attachment_payload(message.attachment) if message.attachment else None,
+        **({"order": order_payload(message.order) if message.order else None}
+           if message.type == "order" else {}),
     }
 
 
@@ -86,7 +88,29 @@ def conversation_payload(conversation, viewer_id):
         "last_activity_at": iso(conversation.last_activity_at),
         "unread": max(0, conversation.unread_for(viewer_id)),
         "archived": viewer_id in conversation.archived_by,
+        "open_orders": conversation.open_orders,
         "blocked_by_me": viewer_id in conversation.blocked_by,
         "blocked_by_other": other_id in conversation.blocked_by,
         "created_at": iso(conversation.created_at),
+    }
+
+
+# -- orders ----------------------------------------------------------------------------------------
+
+def order_payload(order):
+    """An order as it is now (its `order` message in history, the `order` event, GET /api/orders)."""
+    return {
+        "id": str(order.id),
+        "conversation_id": str(order.conversation_id),
+        "customer_id": str(order.customer_id),
+        "store_id": str(order.store_id),
+        "items": [{"product_id": str(line.product_id), "name": line.name,
+                   "unit_price_centavos": line.unit_price_centavos, "quantity": line.quantity,
+                   "line_total_centavos": line.line_total_centavos} for line in order.items],
+        "total_centavos": order.total_centavos,
+        "currency": "PHP",
+        "status": order.status,
+        "note": order.note,
+        "created_at": iso(order.created_at),
+        "updated_at": iso(order.updated_at),
     }
