@@ -13,7 +13,7 @@ from ..schemas import requests as schemas
 from ..schemas import responses as answers
 from ..services import (
     accounts, attachments, conversations, data_rights, messages, password_reset, privacy,
-    sessions, sign_in_throttle, typing, verification,
+    quick_replies, sessions, sign_in_throttle, typing, verification,
 )
 from ..transfers import file_response
 from ..services.payloads import conversation_payload, iso, message_payload, user_payload
@@ -342,3 +342,37 @@ def unread_count(user_id):
     """Your unread messages, all conversations"""
     _own(user_id)
     return jsonify(count=messages.unread_total(g.user.id))
+
+
+# -- quick replies ---------------------------------------------------------------------------------
+
+@bp.get("/quick-replies")
+@contract({200: answers.QuickReplies}, 403, tag="quick replies")
+def list_quick_replies():
+    """Your store's quick replies, by shortcut"""
+    return jsonify(items=[quick_replies.payload(r) for r in quick_replies.quick_replies(g.user)])
+
+
+@bp.post("/quick-replies")
+@contract({201: answers.QuickReply}, 403, 409, json=schemas.NewQuickReply, tag="quick replies")
+def create_quick_reply():
+    """Save a reply (stores): at most 50 (then 422 `too_many_quick_replies`); a shortcut you
+    already use, in any case: 409 `shortcut_taken`"""
+    return jsonify(quick_replies.payload(quick_replies.create(g.user, request.context.json))), 201
+
+
+@bp.patch("/quick-replies/<reply_id>")
+@contract({200: answers.QuickReply}, 403, 404, 409, json=schemas.QuickReplyChange,
+          tag="quick replies")
+def update_quick_reply(reply_id):
+    """Change a quick reply's shortcut or text"""
+    return jsonify(quick_replies.payload(
+        quick_replies.update(g.user, reply_id, request.context.json)))
+
+
+@bp.delete("/quick-replies/<reply_id>")
+@contract({204: None}, 403, 404, tag="quick replies")
+def delete_quick_reply(reply_id):
+    """Delete a quick reply"""
+    quick_replies.delete(g.user, reply_id)
+    return "", 204

@@ -207,3 +207,16 @@ class Error(BaseModel):
     """Every error, whatever its status."""
 
     error: ErrorDetail
+
+
+# -- quick replies ---------------------------------------------------------------------------------
+
+class QuickReply(BaseModel):
+    id: str
+    shortcut: str = Field(description='Typed after "/" in the composer.')
+    text: str
+    created_at: Time
+
+
+class QuickReplies(BaseModel):
+    items: list[QuickReply] = Field(description="By shortcut; at most 50.")
