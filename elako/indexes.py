@@ -8,7 +8,7 @@ so this needs MONGODB_URI.
 
 from bson import ObjectId
 
-from .models import AuthSession, Conversation, Message, User
+from .models import AuthSession, Conversation, Message, QuickReply, User
 
 
 def hot_queries():
@@ -37,6 +37,8 @@ def hot_queries():
         ("mark delivered on connect", Message.objects(receiver_id=user, delivered_at=None,
                                                       read_at=None)),
         ("send retry: message by client_id", Message.objects(dedupe_key=f"{user}:c-1")),
+        ("a store's composer: its quick replies",
+         QuickReply.objects(store_id=user).order_by("shortcut_key")),
     ]
 
 

@@ -265,3 +265,24 @@ def test_customers_pages_carry_no_quick_replies(chat):
     customer, store, cid = chat
     add(store, "salamat")
     assert "quick" not in html(customer.page.get(f"/c/{cid}")).lower()
+
+
+# -- data rights -----------------------------------------------------------------------------------
+
+def test_a_stores_export_has_its_replies_and_deleting_it_erases_them(app, people):
+    import io
+    import json
+    import zipfile
+
+    from tests.conftest import PASSWORD
+
+    store = people.store()
+    add(store, "salamat", "Salamat po!")
+    exported = zipfile.ZipFile(io.BytesIO(store.api.get("/api/me/export").get_data()))
+    replies = json.loads(exported.read("quick_replies.json"))["quick_replies"]
+    assert [(r["shortcut"], r["text"]) for r in replies] == [("salamat", "Salamat po!")]
+    assert "quick_replies.json" in exported.read("README.txt").decode()
+
+    assert store.api.delete("/api/me", json={"password": PASSWORD}).status_code == 204
+    with app.app_context():
+        assert QuickReply.objects.count() == 0
