@@ -6,7 +6,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.support.browser import PHONE, connected, sign_in_with_form
+from tests.support.browser import (
+    OVERFLOWING_JS, PHONE, SMALL_TARGETS_JS, connected, sign_in_with_form,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -171,3 +173,33 @@ def test_with_javascript_the_list_sends_without_a_reload(server, browsers):
     expect(page.get_by_role("textbox", name="Message", exact=True)).to_have_value("a draft, kept")
     items = store.call("GET", f"/api/conversations/{conversation_id}/messages").json()["items"]
     assert [m["body"] for m in items] == ["Salamat po!", "Walang anuman po! 😊"]
+
+
+def test_fits_a_small_phone_with_large_enough_targets(server, browsers):
+    store = server.register("store", "Aling Nena's Sari-Sari")
+    customer = server.register("customer", "Maria Santos")
+    conversation_id = customer.open_conversation(store)
+    customer.send(conversation_id, "Magkano po?")
+    save(store, "presyo-ng-lahat-ng-paninda", "Supercalifragilisticexpialidocious " * 20)
+    save(store, "po", "Opo.")
+    small = {**PHONE, "viewport": {"width": 320, "height": 568}}
+    page = browsers.page(server, store, "/settings/quick-replies", form_factor=small)
+
+    def fits(where):
+        measured = page.evaluate(OVERFLOWING_JS)
+        assert measured["scrollWidth"] <= 320 and not measured["out"], (where, measured)
+        assert page.evaluate(SMALL_TARGETS_JS) == [], where
+
+    fits("settings")
+    page.locator(".quick-reply-list summary").first.tap()
+    expect(page.get_by_role("button", name="Delete /po")).to_be_visible()
+    fits("settings, a reply open")
+    page.goto(f"/c/{conversation_id}")
+    connected(page)
+    fits("conversation")
+    page.get_by_text("Quick replies", exact=True).tap()
+    expect(page.get_by_role("button", name=re.compile(r"^\/po"))).to_be_visible()
+    fits("conversation, the list open")
+    page.get_by_role("textbox", name="Message", exact=True).press_sequentially("/p")
+    expect(page.get_by_role("listbox", name="Quick replies").get_by_role("option")).to_have_count(2)
+    fits("conversation, suggestions open")
