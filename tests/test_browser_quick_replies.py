@@ -18,11 +18,20 @@ def save(store, shortcut, text):
     assert response.status_code == 201, response.text
 
 
-def test_saved_and_sent_without_javascript(server, browsers):
+def customer_asks(server, question, **replies):
+    """A store with these replies (shortcut=text), and a customer who asked it `question`:
+    (store, customer, conversation id)."""
     store = server.register("store", "Aling Nena's Sari-Sari")
     customer = server.register("customer", "Maria Santos")
     conversation_id = customer.open_conversation(store)
-    customer.send(conversation_id, "Anong oras po kayo bukas?")
+    customer.send(conversation_id, question)
+    for shortcut, text in replies.items():
+        save(store, shortcut, text)
+    return store, customer, conversation_id
+
+
+def test_saved_and_sent_without_javascript(server, browsers):
+    store, customer, conversation_id = customer_asks(server, "Anong oras po kayo bukas?")
     page = browsers.page(server, path=None, java_script_enabled=False, form_factor=PHONE)
     sign_in_with_form(page, store.email)
 
@@ -61,13 +70,9 @@ def test_saved_and_sent_without_javascript(server, browsers):
 
 
 def test_slash_offers_replies_by_keyboard_for_editing(server, browsers):
-    store = server.register("store", "Aling Nena's Sari-Sari")
-    customer = server.register("customer", "Maria Santos")
-    conversation_id = customer.open_conversation(store)
-    customer.send(conversation_id, "Magkano po ang Milo?")
-    save(store, "salamat", "Salamat po! Balik po kayo.")
-    save(store, "presyo", "₱25 po ang sachet, ₱180 ang 300g.")
-    save(store, "pickup", "Pwede na pong kunin mamayang hapon.")
+    store, customer, conversation_id = customer_asks(
+        server, "Magkano po ang Milo?", salamat="Salamat po! Balik po kayo.",
+        presyo="₱25 po ang sachet, ₱180 ang 300g.", pickup="Pwede na pong kunin mamayang hapon.")
     customer_page = browsers.page(server, customer, f"/c/{conversation_id}")
     connected(customer_page)
     assert "quick" not in customer_page.content().lower()  # nothing of it on a customer's page
@@ -154,11 +159,8 @@ def test_slash_offers_replies_by_keyboard_for_editing(server, browsers):
 
 
 def test_with_javascript_the_list_sends_without_a_reload(server, browsers):
-    store = server.register("store", "Aling Nena's Sari-Sari")
-    customer = server.register("customer", "Maria Santos")
-    conversation_id = customer.open_conversation(store)
-    customer.send(conversation_id, "Salamat po!")
-    save(store, "welcome", "Walang anuman po! 😊")
+    store, _customer, conversation_id = customer_asks(server, "Salamat po!",
+                                                      welcome="Walang anuman po! 😊")
     page = browsers.page(server, store, f"/c/{conversation_id}", form_factor=PHONE)
     connected(page)
     page.get_by_role("textbox", name="Message", exact=True).fill("a draft, kept")
@@ -176,12 +178,8 @@ def test_with_javascript_the_list_sends_without_a_reload(server, browsers):
 
 
 def test_fits_a_small_phone_with_large_enough_targets(server, browsers):
-    store = server.register("store", "Aling Nena's Sari-Sari")
-    customer = server.register("customer", "Maria Santos")
-    conversation_id = customer.open_conversation(store)
-    customer.send(conversation_id, "Magkano po?")
-    save(store, "presyo-ng-lahat-ng-paninda", "Supercalifragilisticexpialidocious " * 20)
-    save(store, "po", "Opo.")
+    store, _customer, conversation_id = customer_asks(server, "Magkano po?", po="Opo.", **{
+        "presyo-ng-lahat-ng-paninda": "Supercalifragilisticexpialidocious " * 20})
     small = {**PHONE, "viewport": {"width": 320, "height": 568}}
     page = browsers.page(server, store, "/settings/quick-replies", form_factor=small)
 

@@ -1,15 +1,19 @@
 """Quick replies: a store's saved replies, through the API, the settings page (plain forms) and the
 composer's list, which sends one as a message like any other."""
 
+import io
+import json
 import re
 import threading
+import zipfile
 
 import pytest
 
+from elako.errors import InvalidInput
 from elako.models import QuickReply, User
 from elako.services import quick_replies
-from elako.errors import InvalidInput
 from elako.services.quick_replies import MAX_QUICK_REPLIES
+from tests.conftest import PASSWORD
 
 
 def html(response):
@@ -270,12 +274,6 @@ def test_customers_pages_carry_no_quick_replies(chat):
 # -- data rights -----------------------------------------------------------------------------------
 
 def test_a_stores_export_has_its_replies_and_deleting_it_erases_them(app, people):
-    import io
-    import json
-    import zipfile
-
-    from tests.conftest import PASSWORD
-
     store = people.store()
     add(store, "salamat", "Salamat po!")
     exported = zipfile.ZipFile(io.BytesIO(store.api.get("/api/me/export").get_data()))

@@ -7,7 +7,7 @@ In a store's composer, "/" and a shortcut offer the matching replies for editing
 
 from mongoengine.errors import NotUniqueError
 
-from ..errors import Conflict, Forbidden, InvalidInput, NotFound
+from ..errors import Conflict, Forbidden, InvalidInput
 from ..models import QuickReply
 from ..schemas import parse
 from ..schemas.requests import NewQuickReply, QuickReplyChange
@@ -38,11 +38,7 @@ def for_composer(user):
 def reply_for(user, reply_id):
     """One of the store's own replies; another store's is as unknown as one that never existed."""
     _store_only(user)
-    reply = QuickReply.objects(id=inputs.object_id(reply_id, "Quick reply"),
-                               store_id=user.id).first()
-    if reply is None:
-        raise NotFound("Quick reply was not found.")
-    return reply
+    return inputs.owned(QuickReply, reply_id, "Quick reply", store_id=user.id)
 
 
 def create(user, data):
