@@ -14,6 +14,8 @@ from elako.models import QuickReply, User
 from elako.services import quick_replies
 from elako.services.quick_replies import MAX_QUICK_REPLIES
 from tests.conftest import PASSWORD
+from tests.support.credentials import cookie_header
+from tests.support.html import parse
 
 
 def html(response):
@@ -284,3 +286,25 @@ def test_a_stores_export_has_its_replies_and_deleting_it_erases_them(app, people
     assert store.api.delete("/api/me", json={"password": PASSWORD}).status_code == 204
     with app.app_context():
         assert QuickReply.objects.count() == 0
+
+
+@pytest.mark.e2e
+def test_a_composer_drawn_by_a_live_event_lists_the_replies_too(server, sse):
+    """Unblocked while the store's page is open: the composer the event draws has the list."""
+    customer = server.register("customer", "Maria Santos")
+    store = server.register("store", "Aling Nena's Sari-Sari")
+    cid = customer.open_conversation(store)
+    customer.send(cid, "Pabili po")
+    assert store.call("POST", "/api/quick-replies",
+                      json={"shortcut": "salamat", "text": "Salamat po!"}).status_code == 201
+    store_tab = sse(server.url + "/events", headers=cookie_header(store.browser()))
+    store_tab.wait_for_comments(1)
+    assert customer.call("POST", f"/api/conversations/{cid}/block").status_code == 200
+    assert customer.call("DELETE", f"/api/conversations/{cid}/block").status_code == 200
+    unblocked = parse(store_tab.wait_for("conversation", count=2).data)
+    slot = unblocked.by_id(f"composer-slot-{cid}")
+    assert slot.find_all("form", id="composer")
+    [button] = slot.by_id("quick-replies").find_all("button")
+    assert button.attrs["value"] == "Salamat po!"
+    # No client_id is known to an event: none is given, so no two sends share one.
+    assert not slot.by_id("quick-replies").find_all("input", name="client_id")
