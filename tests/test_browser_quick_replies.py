@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.support.browser import (
-    OVERFLOWING_JS, PHONE, SMALL_TARGETS_JS, connected, sign_in_with_form,
+    OVERFLOWING_JS, PHONE, SCREENSHOTS, SMALL_TARGETS_JS, connected, sign_in_with_form,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
@@ -113,6 +113,8 @@ def test_slash_offers_replies_by_keyboard_for_editing(server, browsers):
     expect(box).to_have_attribute("aria-activedescendant", "quick-reply-options-0")
     box.press("ArrowUp")
     expect(box).to_have_attribute("aria-activedescendant", "quick-reply-options-1")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / "desktop-store-quick-replies.png")
 
     # Enter puts it in the box for editing: nothing is sent.
     box.press("Enter")
