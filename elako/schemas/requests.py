@@ -300,7 +300,6 @@ class QuickReplyChange(BaseModel):
     """A saved reply's new shortcut or text: what is left out stays as it is."""
 
     shortcut: Shortcut | None = Field(None, title="Shortcut",
-                                      json_schema_extra=NewQuickReply.model_fields["shortcut"]
-                                      .json_schema_extra)
+                                      json_schema_extra={"pattern": SHORTCUT_PATTERN})
     text: ReplyText | None = Field(None, title="Reply",
                                    description="At most MESSAGE_MAX_LENGTH characters.")
