@@ -27,12 +27,16 @@ def create_app(config_class=Config):
         transfers,
     )
     from .blueprints import alerts, api, auth, events, health, pages, webhooks
-    from .models import AuthSession, Conversation, Message, User, WebhookDelivery, WebhookEndpoint
+    from .models import (
+        AuthSession, Conversation, Message, Order, Product, QuickReply, User, WebhookDelivery,
+        WebhookEndpoint,
+    )
     from .services import activity, ratelimit
 
     extensions.init_app(app)
     logs.init_app(app)  # first, so a request's clock starts before any other hook runs
-    for model in (User, AuthSession, Conversation, Message, WebhookEndpoint, WebhookDelivery):
+    for model in (User, AuthSession, Conversation, Message, WebhookEndpoint, WebhookDelivery,
+                  Product, Order, QuickReply):
         model.ensure_indexes()
     crypto.configure(app.config["MESSAGE_ENCRYPTION_KEYS"])
     realtime.init_app(app)

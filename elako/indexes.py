@@ -8,7 +8,7 @@ so this needs MONGODB_URI.
 
 from bson import ObjectId
 
-from .models import AuthSession, Conversation, Message, Order, Product, User
+from .models import AuthSession, Conversation, Message, Order, Product, QuickReply, User
 
 
 def hot_queries():
@@ -48,6 +48,8 @@ def hot_queries():
         ("a store's orders by status", Order.objects(store_id=user, status="pending")
          .order_by("-created_at", "-id")),
         ("a customer's orders", Order.objects(customer_id=user).order_by("-created_at", "-id")),
+        ("a store's composer: its quick replies",
+         QuickReply.objects(store_id=user).order_by("shortcut_key")),
     ]
 
 

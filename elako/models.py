@@ -279,6 +279,25 @@ class Order(Document):
     }
 
 
+class QuickReply(Document):
+    """A store's saved reply (services/quick_replies.py), offered in its composer as "/shortcut"."""
+
+    id = ObjectIdField(primary_key=True, default=random_id)
+    store_id = ObjectIdField(required=True)
+    shortcut = StringField(required=True, max_length=32)  # as the store typed it
+    shortcut_key = StringField(required=True)  # lower-cased: unique per store, whatever the case
+    text = StringField(required=True)
+    created_at = DateTimeField(required=True, default=utcnow)
+
+    meta = {
+        "collection": "quick_replies",
+        "indexes": [
+            # A store's list, by shortcut; two shortcuts differing only in case are one.
+            {"fields": ["store_id", "shortcut_key"], "unique": True},
+        ],
+    }
+
+
 WEBHOOK_EVENT_TYPES = ("message.created", "message.read", "message.deleted", "conversation.created",
                        "order.updated")
 

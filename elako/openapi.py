@@ -43,6 +43,7 @@ CONFIGURED_LIMITS = {
     ("Registration", "password", "minLength"): "PASSWORD_MIN_LENGTH",
     ("PasswordReset", "password", "minLength"): "PASSWORD_MIN_LENGTH",
     ("NewMessage", "body", "maxLength"): "MESSAGE_MAX_LENGTH",
+    ("NewQuickReply", "text", "maxLength"): "MESSAGE_MAX_LENGTH",
 }
 
 

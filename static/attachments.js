@@ -6,7 +6,6 @@
 (function () {
   "use strict";
   if (!window.FormData || !window.XMLHttpRequest || !window.URL || !URL.createObjectURL) { return; }
-  if (window.elako) { window.elako.attachments = true; }
 
   var failed = {}; /* client_id -> {form, file, body}: what Retry sends again */
 

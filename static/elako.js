@@ -744,20 +744,35 @@
   /* For static/attachments.js, which sends photos and files: the composer emptied as after a
      send, and the sent message placed as a sent message is. */
   window.elako = {
+    send: function (form, body) { send(form, body, newClientId()); }, /* quick_replies.js */
     composerSent: function (textarea) { textarea.value = ""; keepDraft(""); resize(textarea); },
     placeSent: function (html) {
       var list = messageList();
       if (list) { pinned = true; placeAll(list, fragmentOf(html).firstElementChild); }
     }
   };
-  /* That script loads once a file is chosen (most visits never need it), then sees the choice. */
-  document.addEventListener("change", function (event) {
-    var input = event.target, src = input.getAttribute && input.getAttribute("data-script");
-    if (!src || window.elako.attachments) { return; }
-    window.elako.attachments = "loading";
+  /* Scripts most visits never need load on first use, then see the event that asked (if any):
+     attachments.js once a file is chosen; quick_replies.js once a store starts a message with
+     "/" or opens its quick replies. */
+  var loaded = {};
+  function load(src, target, type) {
+    if (loaded[src]) { return; }
+    loaded[src] = true;
     var script = document.createElement("script");
     script.src = src;
-    script.onload = function () { input.dispatchEvent(new Event("change", { bubbles: true })); };
+    script.onload = function () { if (type) { target.dispatchEvent(new Event(type, { bubbles: true })); } };
     document.head.appendChild(script);
+  }
+  document.addEventListener("change", function (event) {
+    var input = event.target, src = input.getAttribute && input.getAttribute("data-script");
+    if (src) { load(src, input, "change"); }
+  });
+  document.addEventListener("input", function (event) {
+    var list = $("#quick-replies"), box = event.target;
+    if (list && box.id === "composer-body" && box.value.charAt(0) === "/") { load(list.getAttribute("data-script"), box, "input"); }
+  });
+  document.addEventListener("click", function (event) {
+    var list = $("#quick-replies");
+    if (list && list.contains(event.target)) { load(list.getAttribute("data-script")); }
   });
 })();

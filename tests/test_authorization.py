@@ -174,11 +174,12 @@ class Route:
     """One route: who may use it (`access`), and how to call it."""
 
     # public | signed_in | customers | stores | reachable | conversation | message | own |
-    # own_session | webhook (the other participant's, a store) | link (a signed link is the
+    # own_session | webhook (the other participant's, a store) | quick_reply (the other
+    # participant's; customers are told it is for stores) | link (a signed link is the
     # credential: anyone holding it)
     access: str
     path: str  # with {cid}, {mid}, {uid}, {store}, {customer}, {first}, {hook}, {unsubscribe},
-    # {reset}, {verify}, {att} (a photo in the conversation)
+    # {reset}, {verify}, {att} (a photo in the conversation), {reply} (a quick reply), {unique}
     surface: str  # page | api | stream
     json: object = None  # a dict, or a function of the actor
     form: dict = None
@@ -312,6 +313,26 @@ ROUTES = {
                                           ok=(202,)),
     ("webhooks.deliveries", "GET"): Route("webhook", "/api/webhooks/{hook}/deliveries", "api",
                                           ok=(200,)),
+    # stores, and their own quick replies
+    ("api.list_quick_replies", "GET"): Route("stores", "/api/quick-replies", "api", ok=(200,)),
+    ("api.create_quick_reply", "POST"): Route(
+        "stores", "/api/quick-replies", "api", ok=(201,),
+        json={"shortcut": "{unique}", "text": "Salamat po!"},
+        undo="DELETE /api/quick-replies/{created}"),
+    ("api.update_quick_reply", "PATCH"): Route("quick_reply", "/api/quick-replies/{reply}", "api",
+                                               ok=(200,), json={"text": "Salamat!"}),
+    ("api.delete_quick_reply", "DELETE"): Route("quick_reply", "/api/quick-replies/{reply}",
+                                                "api", ok=(204,)),
+    ("pages.quick_replies_settings", "GET"): Route("stores", "/settings/quick-replies", "page",
+                                                   ok=(200,), htmx=False),
+    ("pages.quick_replies_settings", "POST"): Route(
+        "stores", "/settings/quick-replies", "page", ok=(303,),
+        form={"shortcut": "{unique}", "text": "Salamat po!"}),
+    ("pages.update_quick_reply", "POST"): Route(
+        "quick_reply", "/settings/quick-replies/{reply}", "page", ok=(303,),
+        form={"shortcut": "{unique}", "text": "Salamat!"}),
+    ("pages.delete_quick_reply", "POST"): Route(
+        "quick_reply", "/settings/quick-replies/{reply}/delete", "page", ok=(303,)),
     # one conversation's participants only
     ("pages.conversation", "GET"): Route("conversation", "/c/{cid}", "page", ok=(200,)),
     ("pages.send", "POST"): Route("conversation", "/c/{cid}/messages", "page", ok=(200, 303),
@@ -386,13 +407,14 @@ def fill(value, values):
     return value
 
 
-def call(w, actor, key, path, *, htmx=False, mid=None, hook=None, ghost=False):
+def call(w, actor, key, path, *, htmx=False, mid=None, hook=None, reply=None, ghost=False):
     """Call route `key` at `path` as `actor`; a `ghost` call names ids that exist nowhere."""
     route, method = ROUTES[key], key[1]
     server, actors = w["server"], w["actors"]
     participant = actors["participant"].user
     ids = {"cid": w["cid"], "uid": participant.id, "store": actors["other participant"].user.id,
-           "customer": participant.id, "hook": hook or MISSING, "att": w["attachment"]}
+           "customer": participant.id, "hook": hook or MISSING, "att": w["attachment"],
+           "reply": reply or MISSING}
     if route.access == "own_session":  # a session of the participant's own to end
         ids["sid"] = claims_of(api_sign_in(server, participant)["access_token"])["sid"]
     if ghost:
@@ -401,7 +423,7 @@ def call(w, actor, key, path, *, htmx=False, mid=None, hook=None, ghost=False):
               "unsubscribe": w["unsubscribe"], "reset": w["reset"], "verify": w["verify"],
               "email": actor.user.email if actor.user else actors["participant"].user.email,
               "new_email": f"new{next(_counter)}-{ObjectId()}@example.ph",
-              "name": actor.display_name or "Somebody"}
+              "name": actor.display_name or "Somebody", "unique": f"u{next(_counter)}"}
     url = server.url + fill(path, values)
     headers, kwargs = {}, {}
     if route.surface in ("api", "stream") and url.startswith(server.url + "/api/"):
@@ -493,15 +515,20 @@ def check(w, key, actor):
     for path, htmx in forms_of(route, key):
         label = f"{actor.name} {key[1]} {path}{' (htmx)' if htmx else ''}"
         caller = fresh(server, actor) if route.ends_session else actor
-        mid = hook = None
+        mid = hook = reply = None
         if route.access == "message":
             mid = participant.send(w["cid"], f"to unsend {next(_counter)}")["id"]
         if route.access == "webhook":
             hook = owner.call("POST", "/api/webhooks", json={
                 "url": "https://hooks.example.ph/elako", "events": ["message.created"]}).json()["id"]
-        response = call(w, caller, key, path, htmx=htmx, mid=mid, hook=hook)
+        if route.access == "quick_reply":
+            reply = owner.call("POST", "/api/quick-replies", json={
+                "shortcut": f"r{next(_counter)}", "text": "Salamat po!"}).json()["id"]
+        response = call(w, caller, key, path, htmx=htmx, mid=mid, hook=hook, reply=reply)
         if hook:
             owner.call("DELETE", f"/api/webhooks/{hook}")  # a store may have only so many
+        if reply:
+            owner.call("DELETE", f"/api/quick-replies/{reply}")  # and only so many replies
         status = response.status_code
         if (route.access in ("public", "link") and actor.name == "forged" and key[1] == "POST"
                 and route.surface == "page" and key not in NO_CSRF_TOKEN):
@@ -513,7 +540,8 @@ def check(w, key, actor):
                    or (actor.signed_in and route.access in ("customers", "reachable")
                        and actor.role == "customer")
                    or (actor.signed_in and route.access == "stores" and actor.role == "store")
-                   or (route.access == "webhook" and actor.name == "other participant")
+                   or (route.access in ("webhook", "quick_reply")
+                       and actor.name == "other participant")
                    or (route.access in ("conversation", "reachable")
                        and actor.name in ("participant", "other participant"))
                    or (route.access in ("message", "own", "own_session")
@@ -533,7 +561,8 @@ def check(w, key, actor):
                          for p in expected_denial(key, path, actor, response, htmx)]
         else:
             # Stores-only routes are no secret: a customer is told so.
-            expected = 403 if route.access in ("own", "stores") else 404
+            expected = 403 if (route.access in ("own", "stores") or (
+                route.access == "quick_reply" and actor.role == "customer")) else 404
             # The same answer as for something that does not exist: no existence leak.
             ghost = call(w, caller, key, path, htmx=htmx, hook=hook, ghost=True)
             if status != expected or ghost.status_code != expected:

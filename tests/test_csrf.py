@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from elako.models import AuthSession, Conversation, Message, User
+from elako.models import AuthSession, Conversation, Message, QuickReply, User
 from elako.jobs import get_queue
 from elako.services import activity, password_reset, verification
 from tests.conftest import PASSWORD, PageClient
@@ -56,6 +56,11 @@ def cases(world):
         user = User.objects.get(id=customer.id)
         reset_token, verify_token = password_reset.make_token(user), verification.make_token(user)
     queued = get_queue(world.app).counts
+    # Another store than world.store, whose page's token is "another session's" below.
+    shop = world.other_store
+    replies = shop.api.get("/api/quick-replies").json["items"] or [shop.api.post(
+        "/api/quick-replies", json={"shortcut": "salamat", "text": "Salamat po!"}).json]
+    reply_id = replies[0]["id"]
     return {
         "auth.forgot_password": (anonymous, "/password-reset", {"email": customer.email},
                                  lambda: queued()["ready"]),
@@ -101,6 +106,14 @@ def cases(world):
                                      lambda: AuthSession.objects(user_id=customer.id).count()),
         "pages.delete_account": (customer.page, "/settings/delete", {"password": PASSWORD},
                                  lambda: User.objects(id=customer.id).count()),
+        "pages.quick_replies_settings": (shop.page, "/settings/quick-replies",
+                                         {"shortcut": "oras", "text": "7AM hanggang 7PM po."},
+                                         lambda: QuickReply.objects(store_id=shop.id).count()),
+        "pages.update_quick_reply": (shop.page, f"/settings/quick-replies/{reply_id}",
+                                     {"shortcut": "salamat", "text": "Salamat!"},
+                                     lambda: QuickReply.objects.get(id=reply_id).text),
+        "pages.delete_quick_reply": (shop.page, f"/settings/quick-replies/{reply_id}/delete", {},
+                                     lambda: QuickReply.objects(id=reply_id).count()),
     }
 
 
@@ -109,7 +122,8 @@ ENDPOINTS = ["auth.sign_in", "auth.sign_up", "auth.sign_out", "auth.forgot_passw
              "pages.mark_read", "pages.typing_signal", "pages.conversation_action",
              "pages.delete_message", "pages.settings", "alerts.activity_signal",
              "alerts.email_alerts", "pages.change_password", "pages.end_session",
-             "pages.end_other_sessions", "pages.delete_account"]
+             "pages.end_other_sessions", "pages.delete_account", "pages.quick_replies_settings",
+             "pages.update_quick_reply", "pages.delete_quick_reply"]
 # RFC 8058's one-click unsubscribe is POSTed by mail providers, with no token: the signed link in
 # its URL is the credential (tests/test_email_alerts.py).
 NO_TOKEN_BY_DESIGN = {"alerts.unsubscribe"}

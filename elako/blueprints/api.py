@@ -13,7 +13,7 @@ from ..schemas import requests as schemas
 from ..schemas import responses as answers
 from ..services import (
     accounts, attachments, conversations, data_rights, messages, orders, password_reset,
-    privacy, sessions, sign_in_throttle, typing, verification,
+    privacy, quick_replies, sessions, sign_in_throttle, typing, verification,
 )
 from ..transfers import file_response
 from ..services.payloads import (
@@ -376,3 +376,37 @@ def list_orders():
     page, next_before = orders.list_orders(g.user, status=query.status, before=query.before,
                                            limit=query.limit)
     return jsonify(items=[order_payload(o) for o in page], next_before=next_before)
+
+
+# -- quick replies ---------------------------------------------------------------------------------
+
+@bp.get("/quick-replies")
+@contract({200: answers.QuickReplies}, 403, tag="quick replies")
+def list_quick_replies():
+    """Your store's quick replies, by shortcut"""
+    return jsonify(items=[quick_replies.payload(r) for r in quick_replies.quick_replies(g.user)])
+
+
+@bp.post("/quick-replies")
+@contract({201: answers.QuickReply}, 403, 409, json=schemas.NewQuickReply, tag="quick replies")
+def create_quick_reply():
+    """Save a reply (stores): at most 50 (then 422 `too_many_quick_replies`); a shortcut you
+    already use, in any case: 409 `shortcut_taken`"""
+    return jsonify(quick_replies.payload(quick_replies.create(g.user, request.context.json))), 201
+
+
+@bp.patch("/quick-replies/<reply_id>")
+@contract({200: answers.QuickReply}, 403, 404, 409, json=schemas.QuickReplyChange,
+          tag="quick replies")
+def update_quick_reply(reply_id):
+    """Change a quick reply's shortcut or text"""
+    return jsonify(quick_replies.payload(
+        quick_replies.update(g.user, reply_id, request.context.json)))
+
+
+@bp.delete("/quick-replies/<reply_id>")
+@contract({204: None}, 403, 404, tag="quick replies")
+def delete_quick_reply(reply_id):
+    """Delete a quick reply"""
+    quick_replies.delete(g.user, reply_id)
+    return "", 204

@@ -17,7 +17,7 @@ from ..identity import load_from_cookie, login_required
 from ..realtime import get_bus
 from ..services import (
     accounts, attachments, carryover, conversations, data_rights, inputs, messages, orders,
-    privacy, sessions, typing,
+    privacy, quick_replies, sessions, typing,
 )
 from ..services.accounts import TIMEZONES
 from ..services.payloads import conversation_payload, message_payload, order_payload
@@ -347,3 +347,52 @@ def change_order(order_id):
         return render_template("_order_card.html", o=order_payload(order))
     return back_to(url_for("pages.conversation", conversation_id=order.conversation_id)
                    + f"#order-{order.id}")
+
+
+# -- quick replies (stores): the settings page, and the composer's list ----------------------------
+
+@bp.app_template_global()
+def composer_quick_replies():
+    """The viewer's quick replies, for the composer wherever it is drawn (page, htmx, event)."""
+    return quick_replies.for_composer(g.get("user"))
+
+
+def _quick_replies_page(status=200, **context):
+    return render_template("quick_replies.html", replies=quick_replies.quick_replies(g.user),
+                           limit=quick_replies.MAX_QUICK_REPLIES, **_chrome(), **context), status
+
+
+def _refused_reply(exc, **context):
+    """A reply refused for what was typed: the page again, with the message and the text kept."""
+    if exc.status not in (409, 422):
+        raise exc
+    return _quick_replies_page(exc.status, error=exc, typed=request.form, **context)
+
+
+@bp.route("/settings/quick-replies", methods=["GET", "POST"])
+@login_required
+def quick_replies_settings():
+    if request.method == "GET":
+        return _quick_replies_page(done=request.args.get("done"))
+    try:
+        reply = quick_replies.create(g.user, request.form)
+    except ServiceError as exc:
+        return _refused_reply(exc)
+    return back_to(url_for("pages.quick_replies_settings", done="added") + f"#reply-{reply.id}")
+
+
+@bp.post("/settings/quick-replies/<reply_id>")
+@login_required
+def update_quick_reply(reply_id):
+    try:
+        quick_replies.update(g.user, reply_id, request.form)
+    except ServiceError as exc:
+        return _refused_reply(exc, editing=reply_id)
+    return back_to(url_for("pages.quick_replies_settings", done="saved") + f"#reply-{reply_id}")
+
+
+@bp.post("/settings/quick-replies/<reply_id>/delete")
+@login_required
+def delete_quick_reply(reply_id):
+    quick_replies.delete(g.user, reply_id)
+    return back_to(url_for("pages.quick_replies_settings", done="deleted"))

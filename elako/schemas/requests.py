@@ -302,3 +302,49 @@ class OrderQuery(BaseModel):
                     ""] = Field("", description="Only orders with this status.")
     before: Cursor = ""
     limit: int = Field(50, ge=1, le=100, title="limit")
+
+
+# -- quick replies ---------------------------------------------------------------------------------
+
+SHORTCUT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
+
+
+def _shortcut(value):
+    if value.startswith("/"):
+        raise _refuse('Shortcut is the word typed after "/": leave the "/" out.')
+    if not re.fullmatch(SHORTCUT_PATTERN[1:-1], value):
+        raise _refuse("Shortcut must be one word of at most 32 letters, digits, - or _ "
+                      "(no spaces), starting with a letter or digit.")
+    return value
+
+
+def _fits_a_message(value):
+    limit = current_app.config["MESSAGE_MAX_LENGTH"]
+    if len(value) > limit:
+        raise _refuse(f"Reply must be at most {limit:,} characters, as a message is.")
+    return value
+
+
+Shortcut = Annotated[Text(None), AfterValidator(_shortcut)]
+ReplyText = Annotated[Text(None, multiline=True), AfterValidator(_fits_a_message)]
+
+
+class NewQuickReply(BaseModel):
+    """A saved reply: typed as "/shortcut" in the composer, it offers `text`."""
+
+    blank_messages: ClassVar = {"shortcut": "Choose a shortcut.", "text": "Write the reply."}
+
+    shortcut: Shortcut = Field(
+        title="Shortcut", json_schema_extra={"pattern": SHORTCUT_PATTERN},
+        description='One word without the "/": letters, digits, - and _, at most 32; unique in '
+                    "your store whatever the case.")
+    text: ReplyText = Field(title="Reply", description="At most MESSAGE_MAX_LENGTH characters.")
+
+
+class QuickReplyChange(BaseModel):
+    """A saved reply's new shortcut or text: what is left out stays as it is."""
+
+    shortcut: Shortcut | None = Field(None, title="Shortcut",
+                                      json_schema_extra={"pattern": SHORTCUT_PATTERN})
+    text: ReplyText | None = Field(None, title="Reply",
+                                   description="At most MESSAGE_MAX_LENGTH characters.")

@@ -244,3 +244,16 @@ class OrderPage(BaseModel):
     items: list[Order] = Field(description="Newest first.")
     next_before: str | None = Field(description="Pass as `before` for the next page; null at "
                                                 "the end.")
+
+
+# -- quick replies ---------------------------------------------------------------------------------
+
+class QuickReply(BaseModel):
+    id: str
+    shortcut: str = Field(description='Typed after "/" in the composer.')
+    text: str
+    created_at: Time
+
+
+class QuickReplies(BaseModel):
+    items: list[QuickReply] = Field(description="By shortcut; at most 50.")

@@ -28,11 +28,13 @@ from flask import Response, g, stream_with_context
 from .. import crypto, realtime
 from ..errors import Forbidden
 from ..models import (
-    Conversation, Message, Order, User, WebhookDelivery, WebhookEndpoint, utcnow,
+    Conversation, Message, Order, QuickReply, User, WebhookDelivery, WebhookEndpoint, utcnow,
 )
 from ..schemas import parse
 from ..schemas.requests import AccountDeletion
-from . import accounts, activity, attachments, presence, ratelimit, sessions, webhooks
+from . import (
+    accounts, activity, attachments, presence, quick_replies, ratelimit, sessions, webhooks,
+)
 from .conversations import reachable_by
 from .messages import carries_text
 from .payloads import conversation_payload, iso, message_payload, order_payload, user_payload
@@ -54,6 +56,7 @@ Your data from ELako Chat, exported {exported_at}.
 account.json        your account (without your password, which is kept only as a hash)
 sessions.json       where you are signed in (browsers and integrations)
 webhooks.json       your store's webhook endpoints (stores only; without their secrets)
+quick_replies.json  your store's quick replies (stores only)
 conversations.json  your conversations, as your inbox shows them
 orders.json         the orders you placed (or, a store, received), newest first
 messages/<id>.json  every message of conversation <id>, oldest first, as you saw them: yours
@@ -111,6 +114,8 @@ def _archive_chunks(user):
         if user.is_store:
             archive.writestr("webhooks.json", _json({"webhooks": [
                 webhooks.endpoint_payload(e) for e in WebhookEndpoint.objects(store_id=user.id)]}))
+            archive.writestr("quick_replies.json", _json({"quick_replies": [
+                quick_replies.payload(r) for r in quick_replies.quick_replies(user)]}))
         yield pipe.take()
         conversations = Conversation.objects(reachable_by(user)).order_by(
             "-last_activity_at", "-id").exclude("recent_sends")
@@ -224,6 +229,7 @@ def erase_account(user):
         for endpoint in WebhookEndpoint.objects(store_id=uid):
             WebhookDelivery.objects(endpoint_id=endpoint.id).delete()
             endpoint.delete()
+        QuickReply.objects(store_id=uid).delete()
     else:
         _erase_webhook_copies(uid, others)
     realtime.get_bus().forget(uid)

@@ -39,6 +39,15 @@ def object_id(value, what="That"):
         raise NotFound(f"{what} was not found.") from None
 
 
+def owned(document, value, what, **owner):
+    """The `document` with id `value` (client input) that belongs to `owner` (e.g. store_id=...);
+    anyone else's is as unknown as one that never existed."""
+    found = document.objects(id=object_id(value, what), **owner).first()
+    if found is None:
+        raise NotFound(f"{what} was not found.")
+    return found
+
+
 def optional_id(value):
     """The id in `value` as text if it is one, else None (an optional reference, never an error)."""
     return value if isinstance(value, str) and ObjectId.is_valid(value) else None

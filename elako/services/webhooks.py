@@ -27,7 +27,7 @@ from mongoengine.errors import NotUniqueError
 from standardwebhooks import Webhook
 
 from .. import jobs
-from ..errors import Forbidden, InvalidInput, NotFound
+from ..errors import Forbidden, InvalidInput
 from ..models import User, WebhookDelivery, WebhookEndpoint, utcnow
 from ..schemas import parse
 from ..schemas.requests import NewWebhook
@@ -73,11 +73,7 @@ def endpoints(user):
 
 def endpoint_for(user, endpoint_id):
     """The store's own endpoint; anyone else's is as unknown as one that never existed."""
-    endpoint = WebhookEndpoint.objects(id=inputs.object_id(endpoint_id, "Webhook"),
-                                       store_id=user.id).first()
-    if endpoint is None:
-        raise NotFound("Webhook was not found.")
-    return endpoint
+    return inputs.owned(WebhookEndpoint, endpoint_id, "Webhook", store_id=user.id)
 
 
 def delete_endpoint(user, endpoint_id):
