@@ -55,14 +55,16 @@ def send_message(user, conversation_id, data):
                    client_id=form.client_id)
 
 
-def deliver(user, conversation_id, *, body, message_type, client_id, attachment=None):
+def deliver(user, conversation_id, *, body, message_type, client_id, attachment=None, auto=False):
     """Store and publish a validated message (services.attachments sends photos and files
-    through here too). Returns (message, created) as `send_message` does."""
+    through here too; services.hours the away message, `auto`, which no rate limit holds back).
+    Returns (message, created) as `send_message` does."""
     conversation_id = inputs.object_id(conversation_id, NOT_FOUND)
     message = Message(
         id=ObjectId(), conversation_id=conversation_id, sender_id=user.id, type=message_type,
         body=body, client_id=client_id, dedupe_key=f"{user.id}:{client_id}" if client_id else None,
         created_at=utcnow(), attachment=attachment)
+    message.auto = auto or None
     conversation = _record(user, message)
     if conversation is None:
         return _retried(user, message), False
@@ -93,7 +95,8 @@ def _record(user, message):
         update["__raw__"] = {"$push": {"recent_sends": {
             "$each": [{"key": message.dedupe_key, "message_id": message.id}],
             "$slice": -RECENT_SENDS}}}
-    ratelimit.hit("send", user.id)
+    if not message.auto:
+        ratelimit.hit("send", user.id)
     # Numbered in the same write, so this message is the newest and the preview always shows it.
     snapshot = _snapshot(message, seq=None)
     return Conversation.objects(reachable_by(user), id=message.conversation_id, **condition).modify(

@@ -33,6 +33,7 @@ def message_payload(message):
         "read_at": iso(message.read_at),
         "deleted": deleted,
         "attachment": attachment_payload(message.attachment) if message.attachment else None,
+        "auto": bool(message.auto),  # the store's away message, sent for it (services/hours.py)
     }
 
 
