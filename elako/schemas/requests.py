@@ -264,7 +264,7 @@ class HistoryQuery(BaseModel):
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # 24-hour wall time; "24:00" only ends a day's last range (a range never crosses midnight: a night
 # shop writes 18:00-24:00 on one day and 00:00-02:00 on the next, and they join up).
-CLOCK = re.compile(r"([01]\d|2[0-3]):[0-5]\d|24:00")
+CLOCK = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]|24:00")  # ASCII digits only
 AWAY_MESSAGE_MAX_LENGTH = 500
 RANGES_PER_DAY = 12
 
