@@ -111,7 +111,7 @@ def _thread_context(conversation, before=None):
             "other_presence": privacy.shown_presence([view], pages=True).get(view["other"]["id"]),
             # The store's opening status, for its customer (from the conversation: no read).
             "open_status": hours.status(conversation.store_hours)
-            if g.user.id == conversation.customer_id else None,
+            if g.user.id == conversation.customer_id and not conversation.blocked_by else None,
             "client_id": uuid.uuid4().hex}
 
 
