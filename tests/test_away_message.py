@@ -142,6 +142,22 @@ def test_changing_the_hours_reaches_the_copy_on_each_conversation(app, shop, clo
         assert Conversation.objects.get(id=cid).store_hours is None
 
 
+def test_the_away_message_schedules_no_email_alert(app, redis, shop, clock, run_jobs):
+    from elako.jobs import get_queue
+
+    customer, store, cid = shop
+    clock.now = LUNCH
+    customer.send(cid, "Una po")
+    assert len(automatic(customer, cid)) == 1
+    run_jobs(until=lambda: not get_queue(app).counts()["ready"])  # both messages' follow-ups
+    prefix = app.config["REDIS_KEY_PREFIX"]
+
+    def alert_check_for(person):
+        return redis.exists(f"{prefix}:{{jobs}}:unique:alert-check:{person.id}:{cid}")
+
+    assert alert_check_for(store) and not alert_check_for(customer)
+
+
 @pytest.mark.settings(RATE_LIMIT_SEND="2 per minute")
 def test_the_away_message_is_not_held_back_by_the_stores_rate_limit(shop, clock):
     customer, store, cid = shop

@@ -146,6 +146,21 @@ def test_bad_hours_are_refused_naming_the_field(people, change, field, words):
     assert store.api.get("/api/stores/me/hours").json["weekly"]["mon"] == SPLIT_DAY["mon"]
 
 
+@pytest.mark.parametrize("body", [
+    {"timezone": 5, "weekly": {}}, {"timezone": "\ud800", "weekly": {}},
+    {"timezone": "Asia/Manila", "weekly": None}, {"timezone": "Asia/Manila", "weekly": {"mon": "x"}},
+    {"timezone": "Asia/Manila", "weekly": {"mon": [[7, 12]]}},
+    {"timezone": "Asia/Manila", "weekly": {"mon": [["07:00", "12:00", "13:00"]]}},
+    {"timezone": "Asia/Manila", "weekly": {"mon": [{"from": "07:00"}]}},
+    {"timezone": "Asia/Manila", "weekly": {"mon": [["07:00", "08:00"]] * 13}},
+    {"timezone": "Asia/Manila", "weekly": {"mon": [["0\u0667:00", "12:00"]]}},  # not ASCII
+    {"timezone": "Asia/Manila", "weekly": {"mon": [["07:00\n", "12:00"]]}},
+    {"timezone": "../../etc/passwd", "weekly": {}}, [], "mon"])
+def test_hostile_bodies_are_refused_not_crashed_on(people, body):
+    response = put_hours(people.store(), body)
+    assert response.status_code == 422, response.json
+
+
 def test_touching_ranges_and_a_day_ending_at_midnight_are_fine(people):
     store = people.store()
     weekly = {"sat": [["07:00", "12:00"], ["12:00", "24:00"]], "sun": [["00:00", "03:00"]]}
