@@ -1,6 +1,7 @@
 """What stored changes set off beyond the live streams: an email alert check for a receiver who
 may be away, and webhook events for the store. Each call here is one enqueue (one Redis round
-trip) on the request's path; the work happens in the job worker (elako/jobs/tasks.py)."""
+trip) on the request's path; the work happens in the job worker (elako/jobs/tasks.py). A closed
+store's away message is the exception: it is sent at once (services.hours.reply_if_away)."""
 
 from .. import jobs
 from . import hours, webhooks
