@@ -60,6 +60,11 @@ def test_a_message_while_closed_gets_the_away_message_once_per_closed_period(sho
     assert reply["body"] == AWAY and reply["sender_id"] == store.id
     assert reply["receiver_id"] == customer.id and reply["seq"] == sent["seq"] + 1
     assert sent["auto"] is False
+    # The store's inbox still shows the customer's message, unread: nobody answered it yet.
+    row = store.api.get(f"/api/conversations/{cid}").json
+    assert row["last_message"]["id"] == sent["id"] and row["last_message"]["seq"] == sent["seq"]
+    assert not row["last_message"]["from_me"] and row["unread"] == 2
+    assert row["last_seq"] == reply["seq"]
 
     clock.now = LATER_AT_LUNCH  # the same closed period: no second reply
     customer.send(cid, "Hello po?")
@@ -113,14 +118,13 @@ def test_the_reply_reads_nothing_and_makes_nobody_look_online(app, shop, clock):
 def test_two_messages_at_once_get_one_reply_and_a_block_gets_none(app, shop, clock):
     customer, store, cid = shop
     clock.now = LUNCH
-    customer.send(cid, "Una po")
+    sent = customer.send(cid, "Una po")
     with app.app_context():
         Conversation.objects(id=cid).update_one(unset__away_replied_until=True)  # start afresh
         conversation = Conversation.objects.get(id=cid)
-        first, second = (Message(conversation_id=conversation.id, sender_id=conversation.customer_id,
-                                 created_at=LUNCH) for _ in range(2))
-        # Two workers, each with the conversation as its own send left it: one reply between them.
-        replies = [hours.reply_if_away(first, conversation), hours.reply_if_away(second, conversation)]
+        first = Message.objects.get(id=sent["id"])
+        # Two workers, each with the conversation as its send left it: one reply between them.
+        replies = [hours.reply_if_away(first, conversation), hours.reply_if_away(first, conversation)]
         assert sum(reply is not None for reply in replies) == 1
 
         # Blocked after the customer's send read the conversation: no reply.

@@ -14,7 +14,8 @@ day, and a range ending at 24:00 joins one starting at 00:00 the next day (Sunda
 Away message: a customer's message while the store is closed gets the store's away message back
 as an automatic message (`auto`), once per conversation per closed period: the conversation
 records until when its last reply answered (`away_replied_until`, the end of that closed period)
-and a conditional write on it lets one message win, whichever worker it reached.
+and a conditional write on it lets one message win, whichever worker it reached. The reply
+leaves the inbox preview to the customer's message, which the store has yet to answer.
 """
 
 import logging
@@ -238,9 +239,12 @@ def reply_if_away(message, conversation):
     if now.open:
         return None
     until = now.changes_at or sent_at + NEVER_OPEN_REPLY_EVERY
+    # The inbox preview stays the customer's message (the store has not answered it), so its
+    # number is written down now: the reply will take the conversation's last one.
     claimed = Conversation.objects(
         id=conversation.id, blocked_by__size=0, away_replied_until=conversation.away_replied_until,
-    ).update_one(set__away_replied_until=until)
+        last_message__message_id=message.id,
+    ).update_one(set__away_replied_until=until, set__last_message__seq=message.seq)
     if not claimed:  # another message (another worker) got there first, or a block
         return None
     from . import messages  # (messages calls this module, through followups)

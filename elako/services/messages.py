@@ -95,14 +95,13 @@ def _record(user, message):
         update["__raw__"] = {"$push": {"recent_sends": {
             "$each": [{"key": message.dedupe_key, "message_id": message.id}],
             "$slice": -RECENT_SENDS}}}
-    if not message.auto:
+    if not message.auto:  # an away message leaves the preview to the message it answers
         ratelimit.hit("send", user.id)
-    # Numbered in the same write, so this message is the newest and the preview always shows it.
-    snapshot = _snapshot(message, seq=None)
+        # Numbered in the same write, so this message is the newest and the preview shows it.
+        update["set__last_message"] = _snapshot(message, seq=None)
     return Conversation.objects(reachable_by(user), id=message.conversation_id, **condition).modify(
         new=True, inc__last_seq=1, **{f"inc__{receiver_unread}": 1},
-        max__last_activity_at=message.created_at, set__archived_by=[],
-        set__last_message=snapshot, **update)
+        max__last_activity_at=message.created_at, set__archived_by=[], **update)
 
 
 def _snapshot(message, *, seq):
