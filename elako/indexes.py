@@ -37,6 +37,12 @@ def hot_queries():
         ("mark delivered on connect", Message.objects(receiver_id=user, delivered_at=None,
                                                       read_at=None)),
         ("send retry: message by client_id", Message.objects(dedupe_key=f"{user}:c-1")),
+        # -- business hours (issue 10)
+        ("away message: claim the closed period",
+         Conversation.objects(id=conversation, blocked_by__size=0, away_replied_until=None,
+                              last_message__message_id=other)),
+        ("a store's hours onto its conversations",
+         Conversation.objects(participants=user, store_id=user)),
     ]
 
 
