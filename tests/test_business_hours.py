@@ -134,6 +134,8 @@ def test_customers_have_no_hours(people):
     ({"weekly": {"mon": [["22:00", "02:00"]]}}, "weekly.mon.0", "must end after it starts"),
     ({"weekly": {"tue": [["07:00", "12:00"], ["11:30", "19:00"]]}}, "weekly.tue", "overlap"),
     ({"weekly": {"funday": [["07:00", "12:00"]]}}, "weekly", "not a day"),
+    ({"weekly": {"wed": [[f"{h:02d}:00", f"{h:02d}:30"] for h in range(13)]}}, "weekly.wed",
+     "at most 12 ranges"),
     ({"away_message": "x" * 501}, "away_message", "at most 500"),
 ])
 def test_bad_hours_are_refused_naming_the_field(people, change, field, words):

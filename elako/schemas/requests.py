@@ -290,6 +290,8 @@ def _ordered(pair):
 
 
 def _apart(ranges):
+    if len(ranges) > RANGES_PER_DAY:
+        raise _refuse(f"A day can have at most {RANGES_PER_DAY} ranges.")
     ranges = sorted(ranges, key=lambda pair: clock_minutes(pair[0]))
     for (start, end), (next_start, next_end) in zip(ranges, ranges[1:]):
         if clock_minutes(next_start) < clock_minutes(end):
@@ -308,7 +310,8 @@ def _known_timezone(value):
 ClockTime = Annotated[str, AfterValidator(_clock),
                       Field(json_schema_extra={"pattern": f"^({CLOCK.pattern})$"})]
 OpenRange = Annotated[tuple[ClockTime, ClockTime], AfterValidator(_ordered)]
-DayHours = Annotated[list[OpenRange], Field(max_length=RANGES_PER_DAY), AfterValidator(_apart)]
+DayHours = Annotated[list[OpenRange], AfterValidator(_apart),
+                     Field(json_schema_extra={"maxItems": RANGES_PER_DAY})]
 
 
 class WeeklyHours(BaseModel):
