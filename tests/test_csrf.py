@@ -101,6 +101,9 @@ def cases(world):
                                      lambda: AuthSession.objects(user_id=customer.id).count()),
         "pages.delete_account": (customer.page, "/settings/delete", {"password": PASSWORD},
                                  lambda: User.objects(id=customer.id).count()),
+        "pages.business_hours": (world.other_store.page, "/settings/hours", {
+                                 "timezone": "Asia/Manila", "mon": "07:00-12:00"},
+                                 lambda: User.objects.get(id=world.other_store.id).hours),
     }
 
 
@@ -109,7 +112,8 @@ ENDPOINTS = ["auth.sign_in", "auth.sign_up", "auth.sign_out", "auth.forgot_passw
              "pages.mark_read", "pages.typing_signal", "pages.conversation_action",
              "pages.delete_message", "pages.settings", "alerts.activity_signal",
              "alerts.email_alerts", "pages.change_password", "pages.end_session",
-             "pages.end_other_sessions", "pages.delete_account"]
+             "pages.end_other_sessions", "pages.delete_account",
+             "pages.business_hours"]
 # RFC 8058's one-click unsubscribe is POSTed by mail providers, with no token: the signed link in
 # its URL is the credential (tests/test_email_alerts.py).
 NO_TOKEN_BY_DESIGN = {"alerts.unsubscribe"}

@@ -307,8 +307,7 @@ def open_status(store_hours):
 @login_required
 def business_hours():
     """A store's opening hours and away message: one text field per day, no JavaScript needed."""
-    if not g.user.is_store:
-        return redirect(url_for("pages.settings"), code=303)
+    hours.require_store(g.user)
     if request.method == "GET":
         return _hours_page(saved=request.args.get("saved"))
     try:

@@ -42,7 +42,8 @@ DAYS = list(zip(WEEKDAYS, DAY_NAMES))  # the settings form's fields, in order
 NEVER_OPEN_REPLY_EVERY = timedelta(days=7)
 
 
-def _store(user):
+def require_store(user):
+    """Forbidden for customers: only stores have opening hours."""
     if not user.is_store:
         raise Forbidden("Only stores have opening hours.")
 
@@ -52,7 +53,7 @@ def _store(user):
 def set_hours(user, data):
     """Replace the store's hours and away message with `data` ({timezone, weekly, away_message},
     validated by the BusinessHours schema), here and on every one of its conversations."""
-    _store(user)
+    require_store(user)
     form = parse(BusinessHours, data)
     ranges = sorted([index * DAY + clock_minutes(start), index * DAY + clock_minutes(end)]
                     for index, day in enumerate(WEEKDAYS)
@@ -64,7 +65,7 @@ def set_hours(user, data):
 
 def clear_hours(user):
     """No hours at all: nothing is shown and no automatic reply is sent."""
-    _store(user)
+    require_store(user)
     _save(user, None)
     return user
 
@@ -94,7 +95,7 @@ def _clock(minutes):
 def hours_payload(user, now=None):
     """GET /api/stores/me/hours: the hours (the account's timezone and all closed when none are
     set), and the status they give now."""
-    _store(user)
+    require_store(user)
     hours = user.hours
     found = status(hours, now)
     return {"configured": hours is not None,
