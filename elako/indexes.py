@@ -50,6 +50,12 @@ def hot_queries():
         ("a customer's orders", Order.objects(customer_id=user).order_by("-created_at", "-id")),
         ("a store's composer: its quick replies",
          QuickReply.objects(store_id=user).order_by("shortcut_key")),
+        # -- business hours (issue 10)
+        ("away message: claim the closed period",
+         Conversation.objects(id=conversation, blocked_by__size=0, away_replied_until=None,
+                              last_message__message_id=other)),
+        ("a store's hours onto its conversations",
+         Conversation.objects(participants=user, store_id=user)),
     ]
 
 

@@ -30,6 +30,17 @@ def random_id():
     return ObjectId(secrets.token_bytes(12))
 
 
+class OpeningHours(EmbeddedDocument):
+    """A store's weekly opening hours and away message (services/hours.py). Kept on the store's
+    User and copied onto each of its conversations, so showing the status in a thread and deciding
+    on an automatic reply read nothing more."""
+
+    timezone = StringField(required=True)  # the store's own IANA zone: the ranges are its wall time
+    # Open [start, end) ranges in minutes from Monday 00:00, sorted; a day's end may be 24:00.
+    ranges = ListField(ListField(IntField()), default=list)
+    away_message = StringField(max_length=500, default="")  # empty: no automatic reply
+
+
 class User(Document):
     id = ObjectIdField(primary_key=True, default=random_id)
     role = StringField(required=True, choices=ROLES)
@@ -46,6 +57,7 @@ class User(Document):
     # When its owner proved the address theirs (services/verification.py); until then it gets no
     # email but the verification and password reset emails themselves.
     email_verified_at = DateTimeField()
+    hours = EmbeddedDocumentField(OpeningHours)  # stores only; none: no hours shown, no away reply
 
     meta = {
         "collection": "users",
@@ -148,6 +160,10 @@ class Conversation(Document):
     # Orders here that are pending, accepted or ready (services/orders.py keeps it in the same
     # write that records the order's message or status line): the store's "Open orders" filter.
     open_orders = IntField(required=True, default=0)
+    # The store's opening hours (a copy of User.hours), and the end of the closed period the last
+    # automatic reply here answered: one reply per closed period (services/hours.py).
+    store_hours = EmbeddedDocumentField(OpeningHours)
+    away_replied_until = DateTimeField()
 
     meta = {
         "collection": "conversations",
@@ -192,6 +208,7 @@ class Message(Document):
     order_id = ObjectIdField()  # type order: the Order it announced
     # Not stored: the Order itself, loaded for a page of history in one query (services.orders).
     order = None
+    auto = BooleanField()  # the store's away message, sent for it (services/hours.py); else unset
 
     meta = {
         "collection": "messages",

@@ -333,6 +333,18 @@ ROUTES = {
         form={"shortcut": "{unique}", "text": "Salamat!"}),
     ("pages.delete_quick_reply", "POST"): Route(
         "quick_reply", "/settings/quick-replies/{reply}/delete", "page", ok=(303,)),
+    # a store's own opening hours (issue 10); no away message, so sends get no automatic reply
+    ("pages.business_hours", "GET"): Route("stores", "/settings/hours", "page", ok=(200,),
+                                           htmx=False),
+    ("pages.business_hours", "POST"): Route("stores", "/settings/hours", "page", ok=(303,),
+                                            htmx=False, form={"timezone": "Asia/Manila",
+                                                              "mon": "07:00-19:00"}),
+    ("api.store_hours", "GET"): Route("stores", "/api/stores/me/hours", "api", ok=(200,)),
+    ("api.set_store_hours", "PUT"): Route("stores", "/api/stores/me/hours", "api", ok=(200,),
+                                          json={"timezone": "Asia/Manila",
+                                                "weekly": {"mon": [["07:00", "19:00"]]}}),
+    ("api.clear_store_hours", "DELETE"): Route("stores", "/api/stores/me/hours", "api",
+                                               ok=(204,)),
     # one conversation's participants only
     ("pages.conversation", "GET"): Route("conversation", "/c/{cid}", "page", ok=(200,)),
     ("pages.send", "POST"): Route("conversation", "/c/{cid}/messages", "page", ok=(200, 303),

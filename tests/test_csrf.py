@@ -114,6 +114,9 @@ def cases(world):
                                      lambda: QuickReply.objects.get(id=reply_id).text),
         "pages.delete_quick_reply": (shop.page, f"/settings/quick-replies/{reply_id}/delete", {},
                                      lambda: QuickReply.objects(id=reply_id).count()),
+        "pages.business_hours": (world.other_store.page, "/settings/hours", {
+                                 "timezone": "Asia/Manila", "mon": "07:00-12:00"},
+                                 lambda: User.objects.get(id=world.other_store.id).hours),
     }
 
 
@@ -123,7 +126,7 @@ ENDPOINTS = ["auth.sign_in", "auth.sign_up", "auth.sign_out", "auth.forgot_passw
              "pages.delete_message", "pages.settings", "alerts.activity_signal",
              "alerts.email_alerts", "pages.change_password", "pages.end_session",
              "pages.end_other_sessions", "pages.delete_account", "pages.quick_replies_settings",
-             "pages.update_quick_reply", "pages.delete_quick_reply"]
+             "pages.update_quick_reply", "pages.delete_quick_reply", "pages.business_hours"]
 # RFC 8058's one-click unsubscribe is POSTed by mail providers, with no token: the signed link in
 # its URL is the credential (tests/test_email_alerts.py).
 NO_TOKEN_BY_DESIGN = {"alerts.unsubscribe"}

@@ -12,7 +12,7 @@ from ..openapi import contract
 from ..schemas import requests as schemas
 from ..schemas import responses as answers
 from ..services import (
-    accounts, attachments, conversations, data_rights, messages, orders, password_reset,
+    accounts, attachments, conversations, data_rights, hours, messages, orders, password_reset,
     privacy, quick_replies, sessions, sign_in_throttle, typing, verification,
 )
 from ..transfers import file_response
@@ -409,4 +409,29 @@ def update_quick_reply(reply_id):
 def delete_quick_reply(reply_id):
     """Delete a quick reply"""
     quick_replies.delete(g.user, reply_id)
+
+
+# -- business hours (issue 10) ---------------------------------------------------------------------
+
+@bp.get("/stores/me/hours")
+@contract({200: answers.StoreHours}, 403, tag="business hours")
+def store_hours():
+    """Your store's opening hours, away message and status now (stores only)"""
+    return jsonify(hours.hours_payload(g.user))
+
+
+@bp.put("/stores/me/hours")
+@contract({200: answers.StoreHours}, 403, json=schemas.BusinessHours, tag="business hours")
+def set_store_hours():
+    """Set your store's weekly opening hours (in its own timezone) and away message, all of them:
+    a day left out is closed. Bad times, overlapping ranges, an unknown timezone or day: 422"""
+    hours.set_hours(g.user, request.context.json)
+    return jsonify(hours.hours_payload(g.user))
+
+
+@bp.delete("/stores/me/hours")
+@contract({204: None}, 403, tag="business hours")
+def clear_store_hours():
+    """No opening hours: customers see no status, and no away message is sent"""
+    hours.clear_hours(g.user)
     return "", 204

@@ -16,7 +16,7 @@ from ..errors import Forbidden, NotFound, RateLimited, ServiceError
 from ..identity import load_from_cookie, login_required
 from ..realtime import get_bus
 from ..services import (
-    accounts, attachments, carryover, conversations, data_rights, inputs, messages, orders,
+    accounts, attachments, carryover, conversations, data_rights, hours, inputs, messages, orders,
     privacy, quick_replies, sessions, typing,
 )
 from ..services.accounts import TIMEZONES
@@ -110,6 +110,9 @@ def _thread_context(conversation, before=None):
     return {"conversation": view, "items": [message_payload(m) for m in page],
             "next_before": next_before, "before": before,
             "other_presence": privacy.shown_presence([view], pages=True).get(view["other"]["id"]),
+            # The store's opening status, for its customer (from the conversation: no read).
+            "open_status": hours.status(conversation.store_hours)
+            if g.user.id == conversation.customer_id and not conversation.blocked_by else None,
             "client_id": uuid.uuid4().hex}
 
 
@@ -396,3 +399,43 @@ def update_quick_reply(reply_id):
 def delete_quick_reply(reply_id):
     quick_replies.delete(g.user, reply_id)
     return back_to(url_for("pages.quick_replies_settings", done="deleted"))
+
+
+# -- business hours (issue 10) ---------------------------------------------------------------------
+
+@bp.app_template_filter("open_status")
+def open_status(store_hours):
+    """A store's `hours` as its status now (for `_open_status.html`), or None without hours."""
+    return hours.status(store_hours)
+
+
+@bp.route("/settings/hours", methods=["GET", "POST"])
+@login_required
+def business_hours():
+    """A store's opening hours and away message: one text field per day, no JavaScript needed."""
+    hours.require_store(g.user)
+    if request.method == "GET":
+        return _hours_page(saved=request.args.get("saved"))
+    try:
+        if "clear" in request.form:
+            hours.clear_hours(g.user)
+        else:
+            hours.set_hours(g.user, hours.form_data(request.form))
+    except ServiceError as exc:
+        if exc.status != 422:
+            raise
+        return _hours_page(status=exc.status, error=exc, form=request.form,
+                           field_errors={hours.day_of_field(d["field"]) or d["field"]: d["message"]
+                                       for d in reversed(exc.details or [])})
+    return back_to(url_for("pages.business_hours", saved="cleared" if "clear" in request.form
+                           else "saved"))
+
+
+def _hours_page(status=200, form=None, **context):
+    stored = g.user.hours
+    form = form or {"timezone": stored.timezone if stored else g.user.timezone,
+                    "away_message": stored.away_message if stored else "",
+                    **hours.form_text(stored)}
+    return render_template("settings_hours.html", form=form, days=hours.DAYS,
+                           timezones=sorted(TIMEZONES), open_status=hours.status(stored),
+                           **_chrome(), **context), status

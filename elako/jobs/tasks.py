@@ -36,8 +36,10 @@ def send_password_reset(address):
 def follow_up_message(receiver_id, conversation_id, store_id, data):
     """A new message: schedule the receiver's unread check, and hand the event to the store's
     webhooks. Run twice, the check is scheduled once (unique per delay) and the event's id, taken
-    from the message, makes no second delivery."""
-    alerts.schedule_check(receiver_id, conversation_id)
+    from the message, makes no second delivery. An away message (`auto`) emails nobody: it is
+    not the store writing."""
+    if not data["message"].get("auto"):
+        alerts.schedule_check(receiver_id, conversation_id)
     webhooks.fan_out(store_id, webhooks.event("message.created", data,
                                               f"evt_{data['message']['id']}_created"))
 

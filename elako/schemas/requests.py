@@ -8,7 +8,7 @@ from typing import Annotated, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from flask import current_app
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, Strict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, Strict, model_validator
 from pydantic_core import PydanticCustomError
 from spectree.model_adapter.pydantic_adapter import BaseFile
 
@@ -348,3 +348,94 @@ class QuickReplyChange(BaseModel):
                                       json_schema_extra={"pattern": SHORTCUT_PATTERN})
     text: ReplyText | None = Field(None, title="Reply",
                                    description="At most MESSAGE_MAX_LENGTH characters.")
+
+
+# -- business hours (issue 10) ---------------------------------------------------------------------
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# 24-hour wall time; "24:00" only ends a day's last range (a range never crosses midnight: a night
+# shop writes 18:00-24:00 on one day and 00:00-02:00 on the next, and they join up).
+CLOCK = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]|24:00")  # ASCII digits only
+AWAY_MESSAGE_MAX_LENGTH = 500
+RANGES_PER_DAY = 12
+
+
+def clock_minutes(value):
+    """'07:30' -> 450 (a time CLOCK matched)."""
+    hours, minutes = value.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def _clock(value):
+    if not CLOCK.fullmatch(value):
+        raise _refuse(f"Times are 24-hour HH:MM from 00:00 to 24:00, not “{value[:12]}”.")
+    return value
+
+
+def _ordered(pair):
+    start, end = pair
+    if clock_minutes(start) >= clock_minutes(end):
+        raise _refuse(f"{start}-{end} must end after it starts (write a night past midnight as "
+                      "two ranges: …-24:00 and 00:00-… the next day).")
+    return pair
+
+
+def _apart(ranges):
+    if len(ranges) > RANGES_PER_DAY:
+        raise _refuse(f"A day can have at most {RANGES_PER_DAY} ranges.")
+    ranges = sorted(ranges, key=lambda pair: clock_minutes(pair[0]))
+    for (start, end), (next_start, next_end) in zip(ranges, ranges[1:]):
+        if clock_minutes(next_start) < clock_minutes(end):
+            raise _refuse(f"{start}-{end} and {next_start}-{next_end} overlap.")
+    return ranges
+
+
+def _known_timezone(value):
+    from ..services.accounts import TIMEZONES  # (accounts imports this module)
+
+    if value not in TIMEZONES:
+        raise _refuse(f"“{value[:60]}” is not a timezone: use an IANA name such as Asia/Manila.")
+    return value
+
+
+ClockTime = Annotated[str, AfterValidator(_clock),
+                      Field(json_schema_extra={"pattern": f"^({CLOCK.pattern})$"})]
+OpenRange = Annotated[tuple[ClockTime, ClockTime], AfterValidator(_ordered)]
+DayHours = Annotated[list[OpenRange], AfterValidator(_apart),
+                     Field(json_schema_extra={"maxItems": RANGES_PER_DAY})]
+
+
+class WeeklyHours(BaseModel):
+    """Open ranges per day, [["07:00", "12:00"], ["13:00", "19:00"]]; a day left out or [] is
+    closed. Ranges of a day may touch but not overlap."""
+
+    model_config = {"extra": "forbid"}
+
+    mon: DayHours = []
+    tue: DayHours = []
+    wed: DayHours = []
+    thu: DayHours = []
+    fri: DayHours = []
+    sat: DayHours = []
+    sun: DayHours = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_days(cls, data):
+        unknown = [key for key in data if key not in WEEKDAYS] if isinstance(data, dict) else []
+        if unknown:
+            raise _refuse(f"“{str(unknown[0])[:20]}” is not a day: use {', '.join(WEEKDAYS)}.")
+        return data
+
+
+class BusinessHours(BaseModel):
+    """A store's weekly opening hours, in its own timezone, and its away message: the whole of
+    them (what is left out of `weekly` is closed)."""
+
+    timezone: Annotated[str, AfterValidator(_known_timezone)] = Field(
+        title="timezone", description="The store's IANA timezone, e.g. Asia/Manila: the hours are "
+                                      "its wall-clock time.")
+    weekly: WeeklyHours = Field(title="weekly")
+    away_message: Text(AWAY_MESSAGE_MAX_LENGTH, required=False, multiline=True) = Field(
+        "", title="away_message", description="Sent once per closed period to a customer who "
+        "writes while the store is closed; empty: no automatic reply.")

@@ -139,6 +139,8 @@ class Message(BaseModel):
     read_at: Time | None
     deleted: bool
     attachment: Attachment | None = Field(description="Of `image` and `file` messages.")
+    auto: bool = Field(description="An automatic reply: the store's away message, sent while "
+                                   "it was closed.")
     order: "Order | None" = Field(None, description="Of `order` messages: the order as it is now.")
 
 
@@ -257,3 +259,23 @@ class QuickReply(BaseModel):
 
 class QuickReplies(BaseModel):
     items: list[QuickReply] = Field(description="By shortcut; at most 50.")
+
+
+# -- business hours (issue 10) ---------------------------------------------------------------------
+
+class OpenStatus(BaseModel):
+    open: bool
+    text: str = Field(description="As customers see it, in the store's own time: \"Open now · "
+                      "until 7:00 PM\", \"Closed · opens 1:00 PM\", \"Closed · opens Mon 7:00 AM\".")
+    changes_at: Time | None = Field(description="When it next opens or closes; null: never.")
+
+
+class StoreHours(BaseModel):
+    configured: bool = Field(description="false: no hours set (nothing is shown to customers, no "
+                                         "away message is sent); the rest is then the defaults.")
+    timezone: str = Field(description="IANA name, e.g. Asia/Manila.")
+    weekly: dict[str, list[list[str]]] = Field(
+        description="Every day, mon to sun: its open ranges [[\"07:00\", \"12:00\"], …]; [] "
+                    "closed.")
+    away_message: str
+    status: OpenStatus | None = Field(description="Now; null without hours.")

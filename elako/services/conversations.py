@@ -55,7 +55,7 @@ def open_conversation(user, counterpart_id):
     customer = user
     conversation = Conversation(
         customer_id=customer.id, store_id=store.id, customer_name=customer.name,
-        store_name=store.name, participants=[customer.id, store.id])
+        store_name=store.name, participants=[customer.id, store.id], store_hours=store.hours)
     try:
         conversation.save(force_insert=True)
         followups.conversation_created(conversation)

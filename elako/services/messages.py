@@ -58,10 +58,11 @@ def send_message(user, conversation_id, data):
 
 
 def deliver(user, conversation_id, *, body, message_type, client_id, attachment=None, order=None,
-            limit="send", conversation_update=None):
+            limit="send", conversation_update=None, auto=False):
     """Store and publish a validated message (services.attachments sends photos and files
-    through here too, services.orders orders and their status lines). Returns (message, created)
-    as `send_message` does. `limit`: the rate limit it counts against (None: none);
+    through here too, services.orders orders and their status lines, services.hours the away
+    message, `auto`). Returns (message, created) as `send_message` does. `limit`: the rate limit
+    it counts against (None: none; an away message counts against none);
     `conversation_update`: more changes for the write that records it (services.orders)."""
     conversation_id = inputs.object_id(conversation_id, NOT_FOUND)
     message = Message(
@@ -69,7 +70,8 @@ def deliver(user, conversation_id, *, body, message_type, client_id, attachment=
         body=body, client_id=client_id, dedupe_key=f"{user.id}:{client_id}" if client_id else None,
         created_at=utcnow(), attachment=attachment, order_id=order and order.id)
     message.order = order
-    conversation = _record(user, message, limit, conversation_update or {})
+    message.auto = auto or None
+    conversation = _record(user, message, None if auto else limit, conversation_update or {})
     if conversation is None:
         return _retried(user, message), False
     try:
@@ -102,14 +104,14 @@ def _record(user, message, limit, update):
             "$slice": -RECENT_SENDS}}}
     if limit:
         ratelimit.hit(limit, user.id)
-    # Numbered in the same write, so this message is the newest and the preview always shows it.
-    snapshot = _snapshot(message, seq=None)
+    if not message.auto:  # an away message leaves the preview to the message it answers
+        # Numbered in the same write, so this message is the newest and the preview shows it.
+        update["set__last_message"] = _snapshot(message, seq=None)
     # Without recent_sends: fifty embedded documents to parse on every send, and nothing here
     # reads them.
     return Conversation.objects(reachable_by(user), id=message.conversation_id, **condition).exclude(
         "recent_sends").modify(new=True, inc__last_seq=1, **{f"inc__{receiver_unread}": 1},
-        max__last_activity_at=message.created_at, set__archived_by=[],
-        set__last_message=snapshot, **update)
+        max__last_activity_at=message.created_at, set__archived_by=[], **update)
 
 
 def _snapshot(message, *, seq):

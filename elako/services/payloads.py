@@ -35,6 +35,7 @@ def message_payload(message):
         "attachment": attachment_payload(message.attachment) if message.attachment else None,
         **({"order": order_payload(message.order) if message.order else None}
            if message.type == "order" else {}),
+        "auto": bool(message.auto),  # the store's away message, sent for it (services/hours.py)
     }
 
 
