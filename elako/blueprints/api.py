@@ -409,6 +409,7 @@ def update_quick_reply(reply_id):
 def delete_quick_reply(reply_id):
     """Delete a quick reply"""
     quick_replies.delete(g.user, reply_id)
+    return "", 204
 
 
 # -- business hours (issue 10) ---------------------------------------------------------------------
