@@ -124,6 +124,17 @@ class Attachment(BaseModel):
     thumbnail_height: int | None = None
 
 
+class ProductSnapshot(BaseModel):
+    """A product as a message carried it, never changed afterwards."""
+
+    id: str
+    name: str
+    price_centavos: int
+    currency: Literal["PHP"]
+    in_stock: bool
+    photo_thumbnail_url: str | None
+
+
 class Message(BaseModel):
     id: str
     conversation_id: str
@@ -138,6 +149,8 @@ class Message(BaseModel):
     read_at: Time | None
     deleted: bool
     attachment: Attachment | None = Field(description="Of `image` and `file` messages.")
+    product: ProductSnapshot | None = Field(
+        description="Of `product` messages: the product as it was when sent.")
 
 
 class MessagePage(BaseModel):
@@ -207,3 +220,23 @@ class Error(BaseModel):
     """Every error, whatever its status."""
 
     error: ErrorDetail
+
+
+# -- catalogue (issue 10) ---------------------------------------------------------------------------
+
+class Product(BaseModel):
+    id: str
+    store_id: str
+    name: str
+    price_centavos: int = Field(description="In centavos: 123450 is ₱1,234.50.")
+    currency: Literal["PHP"]
+    description: str
+    in_stock: bool
+    photo_url: str | None = Field(description="Any signed-in user may fetch it; add "
+                                              "`?size=thumb` for a thumbnail (at most 320 px).")
+
+
+class ProductPage(BaseModel):
+    items: list[Product] = Field(description="By name.")
+    next_before: str | None = Field(description="Pass as `before` for the next page; null at "
+                                                "the end.")
