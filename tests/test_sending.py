@@ -134,7 +134,8 @@ def test_oversized_request_body_is_413(chat):
 
 def test_future_message_types_are_accepted(chat):
     customer, _, conversation_id = chat
-    assert customer.send(conversation_id, "SKU-123 Milo 24g", type="product")["type"] == "product"
+    # (type product became real in issue 10: tests/test_product_messages.py)
+    assert customer.send(conversation_id, "Order: 2 Milo 24g", type="order")["type"] == "order"
 
 
 def test_unknown_api_route_and_method_are_json(people):

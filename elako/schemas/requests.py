@@ -8,7 +8,9 @@ from typing import Annotated, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from flask import current_app
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, Strict, field_validator
+from pydantic import (
+    AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, field_validator,
+)
 from pydantic_core import PydanticCustomError
 from spectree.model_adapter.pydantic_adapter import BaseFile
 
@@ -200,6 +202,10 @@ ClientId = Annotated[str | None, BeforeValidator(_none_if_empty), AfterValidator
 
 class NewMessage(BaseModel):
     """A message to send; retry with the same `client_id` to send it at most once."""
+
+    # No field is required on its own, but an empty body is no message (400, as for a body that
+    # is not JSON: elako/openapi.py).
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
 
     # `type` first: whether `body` and `product_id` are needed depends on it.
     type: Literal[MESSAGE_TYPES] = Field("text", title="Type")
