@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from elako.models import Message
+from elako.models import Message, Product
 from tests.support.credentials import cookie_header
 from tests.support.html import parse
-from tests.test_attachments import png
+from tests.test_attachments import png, stored_files
 from tests.test_catalogue import add, put_photo
 from tests.test_round_trips import _log, database_commands  # noqa: F401 (a fixture)
 
@@ -201,3 +201,29 @@ def test_the_live_stream_renders_the_product_card_for_both_sides(server, pair, s
         assert "<b>3-in-1" not in fragment
         assert "This message can’t be shown" not in fragment
     assert "🛍️ Kape &lt;b&gt;3-in-1&lt;/b&gt;" in store_tab.of_type("message")[-1].data  # inbox row
+
+
+# -- unsending, deleting an account -----------------------------------------------------------------
+
+def test_an_unsent_product_message_shows_no_product(chat):
+    customer, store, conversation_id = chat
+    sent = send_product(customer, conversation_id, add(store, name="Kape")["id"]).json
+    gone = customer.api.delete(f"/api/messages/{sent['id']}").json
+    assert gone["deleted"] is True and gone["product"] is None
+    assert store.api.get(f"/api/conversations/{conversation_id}").json["last_message"]["preview"] == ""
+
+
+def test_a_deleted_store_takes_its_catalogue_but_not_the_photo_a_customers_message_shows(chat):
+    from tests.conftest import PASSWORD
+
+    customer, store, conversation_id = chat
+    shown, unshown = add(store, name="Kape"), add(store, name="Tuyo")
+    shown_photo = put_photo(store, shown["id"], png()).json["photo_url"]
+    put_photo(store, unshown["id"], png(color=(5, 5, 5, 255)))
+    send_product(customer, conversation_id, shown["id"])
+    send_product(store, conversation_id, unshown["id"])
+    assert stored_files()[0] == 4
+    assert store.api.delete("/api/me", json={"password": PASSWORD}).status_code == 204
+    assert Product.objects.count() == 0
+    assert stored_files()[0] == 2  # the photo (and thumbnail) of the customer's message
+    assert customer.api.get(shown_photo).status_code == 200

@@ -112,6 +112,14 @@ def _release(photo):
         attachments.remove_stored(photo)
 
 
+def erase_store(store_id):
+    """A deleted store's catalogue goes with it (services/data_rights.py); a photo that a
+    customer's message shows stays with that message."""
+    for product in Product.objects(store_id=store_id, photo__exists=True).only("photo"):
+        _release(product.photo)
+    Product.objects(store_id=store_id).delete()
+
+
 def archive_product(user, product_id):
     """Remove a product from the catalogue; messages that carried it keep their card."""
     product = own_product(user, product_id)

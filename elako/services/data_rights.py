@@ -29,7 +29,9 @@ from ..errors import Forbidden
 from ..models import Conversation, Message, User, WebhookDelivery, WebhookEndpoint, utcnow
 from ..schemas import parse
 from ..schemas.requests import AccountDeletion
-from . import accounts, activity, attachments, presence, ratelimit, sessions, webhooks
+from . import (
+    accounts, activity, attachments, catalogue, presence, ratelimit, sessions, webhooks,
+)
 from .conversations import reachable_by
 from .messages import carries_text
 from .payloads import conversation_payload, iso, message_payload, user_payload
@@ -208,10 +210,12 @@ def erase_account(user):
     sent = Message.objects(conversation_id__in=conversation_ids, sender_id=uid)
     attachments.erase_files(sent.clone())
     sent.clone().filter(deleted_at=None).update(set__deleted_at=utcnow())
-    sent.clone().update(set__body="", unset__client_id=True, unset__dedupe_key=True)
+    sent.clone().update(set__body="", unset__client_id=True, unset__dedupe_key=True,
+                        unset__product=True)
     others = _tell_the_other_parties(uid, conversation_ids)
     realtime.scrub(others, lambda _type, data: carries_text(data, "sender_id", str(uid)))
     if user.is_store:
+        catalogue.erase_store(uid)
         for endpoint in WebhookEndpoint.objects(store_id=uid):
             WebhookDelivery.objects(endpoint_id=endpoint.id).delete()
             endpoint.delete()
