@@ -160,3 +160,8 @@ def test_screenshot_of_the_store_page_on_a_phone(server, browsers, tmp_path):
     assert layout["scrollWidth"] <= layout["width"], layout["out"]
     assert page.evaluate(SMALL_TARGETS_JS) == []
     page.screenshot(path=SCREENSHOTS / "catalogue-phone.png", full_page=True)
+    # The store's own page of products fits a phone too.
+    manage = browsers.page(server, store, path="/products", form_factor=PHONE)
+    layout = manage.evaluate(OVERFLOWING_JS)
+    assert layout["scrollWidth"] <= layout["width"], layout["out"]
+    assert manage.evaluate(SMALL_TARGETS_JS) == []
