@@ -227,3 +227,27 @@ def test_a_deleted_store_takes_its_catalogue_but_not_the_photo_a_customers_messa
     assert Product.objects.count() == 0
     assert stored_files()[0] == 2  # the photo (and thumbnail) of the customer's message
     assert customer.api.get(shown_photo).status_code == 200
+
+
+def test_a_store_sends_a_product_from_its_conversation_page(chat, people):
+    customer, store, conversation_id = chat
+    customer.send(conversation_id, "Ano po ang meron kayo?")
+    product = add(store, name="Bigas 1kg", price_centavos=5800)
+    thread = store.page.get(f"/c/{conversation_id}").get_data(as_text=True)
+    assert f'href="/c/{conversation_id}/products"' in thread  # in the conversation's menu
+    picker = parse(store.page.get(f"/c/{conversation_id}/products").get_data(as_text=True))
+    [button] = [b for b in picker.find_all("button") if b.attrs.get("name") == "product_id"]
+    assert button.attrs["value"] == product["id"] and "Bigas 1kg" in button.text
+    form = {"product_id": product["id"], "client_id": "d" * 32}
+    answer = store.page.post(f"/c/{conversation_id}/products", form)
+    assert answer.status_code == 303
+    assert answer.headers["Location"] == f"/c/{conversation_id}#composer"
+    store.page.post(f"/c/{conversation_id}/products", form)  # a reload of the post: sent once
+    [sent] = Message.objects(type="product")
+    assert str(sent.sender_id) == store.id
+    assert "🛍️ Bigas 1kg" in parse(customer.page.get("/inbox").get_data(as_text=True)).by_id(
+        f"row-{conversation_id}").text
+    # Customers send from the store page instead; outsiders find nothing.
+    assert customer.page.get(f"/c/{conversation_id}/products").status_code == 403
+    assert people.store("Other").page.get(f"/c/{conversation_id}/products").status_code == 404
+

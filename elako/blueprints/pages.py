@@ -420,3 +420,23 @@ def product_photo(photo_id):
 def photo_page_url(api_url):
     """A product photo's API URL (payloads) as the page URL that serves it to browsers."""
     return api_url.removeprefix("/api")
+
+
+@bp.route("/c/<conversation_id>/products", methods=["GET", "POST"])
+@login_required
+def send_product(conversation_id):
+    """A store sends one of its products in a conversation: its catalogue with a Send button
+    each (customers send theirs from the store page)."""
+    _store_only()
+    found = conversations.conversation_for(g.user, conversation_id)
+    if request.method == "POST":
+        product_id = request.form.get("product_id")
+        messages.send_message(g.user, found.id, {
+            "type": "product", "product_id": product_id,
+            "client_id": _ask_client_id(request.form.get("client_id"), product_id)})
+        return back_to(url_for("pages.conversation", conversation_id=found.id) + "#composer")
+    page, next_before = catalogue.list_products(g.user, before=request.args.get("before"),
+                                                limit=PRODUCTS_PAGE_SIZE)
+    return render_template("send_product.html", conversation=conversation_payload(found, g.user.id),
+                           products=[product_payload(p) for p in page], next_before=next_before,
+                           client_id=uuid.uuid4().hex, **_chrome())
