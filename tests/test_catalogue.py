@@ -261,3 +261,18 @@ def test_the_directory_and_the_conversation_header_link_to_the_store_page(people
     link = f'href="/stores/{store.id}"'
     assert link in customer.page.get("/stores").get_data(as_text=True)
     assert link in customer.page.get(f"/c/{conversation_id}").get_data(as_text=True)
+
+
+def test_a_stores_export_holds_its_catalogue(people):
+    import json
+    import zipfile
+
+    store = people.store()
+    kept, removed = add(store, name="Kape"), add(store, name="Tuyo")
+    store.api.delete(f"/api/products/{removed['id']}")
+    exported = store.api.get("/api/me/export")
+    assert exported.status_code == 200
+    products = json.loads(zipfile.ZipFile(io.BytesIO(exported.data)).read("products.json"))
+    assert [(p["name"], p["archived_at"] is None) for p in products["products"]] == [
+        ("Kape", True), ("Tuyo", False)]
+    assert products["products"][0] == {**kept, "archived_at": None}

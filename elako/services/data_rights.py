@@ -26,7 +26,9 @@ from flask import Response, g, stream_with_context
 
 from .. import crypto, realtime
 from ..errors import Forbidden
-from ..models import Conversation, Message, User, WebhookDelivery, WebhookEndpoint, utcnow
+from ..models import (
+    Conversation, Message, Product, User, WebhookDelivery, WebhookEndpoint, utcnow,
+)
 from ..schemas import parse
 from ..schemas.requests import AccountDeletion
 from . import (
@@ -34,7 +36,7 @@ from . import (
 )
 from .conversations import reachable_by
 from .messages import carries_text
-from .payloads import conversation_payload, iso, message_payload, user_payload
+from .payloads import conversation_payload, iso, message_payload, product_payload, user_payload
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ Your data from ELako Chat, exported {exported_at}.
 account.json        your account (without your password, which is kept only as a hash)
 sessions.json       where you are signed in (browsers and integrations)
 webhooks.json       your store's webhook endpoints (stores only; without their secrets)
+products.json       your store's catalogue, removed products too (stores only)
 conversations.json  your conversations, as your inbox shows them
 messages/<id>.json  every message of conversation <id>, oldest first, as you saw them: yours
                     ("from_me": true) and those you received
@@ -109,6 +112,9 @@ def _archive_chunks(user):
         if user.is_store:
             archive.writestr("webhooks.json", _json({"webhooks": [
                 webhooks.endpoint_payload(e) for e in WebhookEndpoint.objects(store_id=user.id)]}))
+            archive.writestr("products.json", _json({"products": [
+                {**product_payload(p), "archived_at": iso(p.archived_at)}
+                for p in Product.objects(store_id=user.id).order_by("name", "id")]}))
         yield pipe.take()
         conversations = Conversation.objects(reachable_by(user)).order_by(
             "-last_activity_at", "-id").exclude("recent_sends")
