@@ -255,7 +255,7 @@ def test_the_store_page_is_one_order_form_with_a_quantity_and_an_ask_button_per_
     assert customer.page.get(f"/stores/{customer.id}").status_code == 404
 
 
-def test_the_directory_and_the_conversation_header_link_to_the_store_page(people):
+def test_the_directory_and_the_conversation_menu_link_to_the_store_page(people):
     store, customer = people.store(), people.customer()
     conversation_id = customer.open_conversation(store)
     link = f'href="/stores/{store.id}"'

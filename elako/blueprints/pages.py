@@ -427,8 +427,8 @@ def photo_page_url(api_url):
 def send_product(conversation_id):
     """A store sends one of its products in a conversation: its catalogue with a Send button
     each (customers send theirs from the store page)."""
+    found = conversations.conversation_for(g.user, conversation_id)  # outsiders: 404, as anywhere
     _store_only()
-    found = conversations.conversation_for(g.user, conversation_id)
     if request.method == "POST":
         product_id = request.form.get("product_id")
         messages.send_message(g.user, found.id, {

@@ -183,9 +183,8 @@ def send_product(user, conversation_id, form):
 
 def ask_about(user, store_id, product_id, client_id=None):
     """A customer's "Ask about this": the conversation with the store (opened if new) and the
-    product sent in it. Returns (conversation, message)."""
-    if user.is_store:
-        raise Forbidden("Only customers ask stores about their products.")
+    product sent in it (a store asking is NotFound, as opening a conversation with a store is).
+    Returns (conversation, message)."""
     form = parse(NewMessage, {"type": "product", "product_id": product_id or None,
                               "client_id": client_id})
     conversation, _created = conversations.open_conversation(user, store_id)
