@@ -12,7 +12,7 @@ from flask import (
 )
 
 from .. import security
-from ..errors import Forbidden, NotFound, RateLimited, ServiceError
+from ..errors import NotFound, RateLimited, ServiceError
 from ..identity import load_from_cookie, login_required
 from ..realtime import get_bus
 from ..services import (
@@ -300,11 +300,6 @@ def account_deleted():
 PRODUCTS_PAGE_SIZE = 50
 
 
-def _store_only():
-    if not g.user.is_store:
-        raise Forbidden("Only stores have a catalogue.")
-
-
 def _products_page(status=200, **context):
     page, next_before = catalogue.list_products(g.user, before=request.args.get("before"),
                                                 limit=PRODUCTS_PAGE_SIZE)
@@ -316,7 +311,7 @@ def _products_page(status=200, **context):
 @login_required
 def products():
     """A store's catalogue, to add, change and remove its products (plain forms)."""
-    _store_only()
+    catalogue.require_store(g.user)
     if request.method == "GET":
         return _products_page(saved=request.args.get("saved"))
     try:
@@ -337,7 +332,7 @@ def _chosen(upload):
 @bp.post("/products/<product_id>")
 @login_required
 def edit_product(product_id):
-    _store_only()
+    catalogue.require_store(g.user)
     photo = _chosen(request.files.get("photo"))
     try:
         product = catalogue.update_product(g.user, product_id, catalogue.page_form(request.form))
@@ -428,7 +423,7 @@ def send_product(conversation_id):
     """A store sends one of its products in a conversation: its catalogue with a Send button
     each (customers send theirs from the store page)."""
     found = conversations.conversation_for(g.user, conversation_id)  # outsiders: 404, as anywhere
-    _store_only()
+    catalogue.require_store(g.user)
     if request.method == "POST":
         product_id = request.form.get("product_id")
         messages.send_message(g.user, found.id, {

@@ -27,14 +27,15 @@ MAX_PRODUCTS = 1000
 PESOS = re.compile(r"\A(\d{1,9})(?:\.(\d{1,2}))?\Z")
 
 
-def _store_only(user):
+def require_store(user):
+    """Only stores have a catalogue (no secret: a customer is told so, 403)."""
     if not user.is_store:
         raise Forbidden("Only stores have a catalogue.")
 
 
 def own_product(user, product_id):
     """One of `user`'s active products; NotFound for anything else (another store's included)."""
-    _store_only(user)
+    require_store(user)
     product = Product.objects(id=inputs.object_id(product_id, "Product"), store_id=user.id,
                               archived_at=None).first()
     if product is None:
@@ -44,7 +45,7 @@ def own_product(user, product_id):
 
 def create_product(user, data, photo=None):
     """Add a product to `user`'s catalogue, with its photo (an upload) if one is given."""
-    _store_only(user)
+    require_store(user)
     form = parse(NewProduct, data)
     if Product.objects(store_id=user.id, archived_at=None).count() >= MAX_PRODUCTS:
         raise InvalidInput(f"A catalogue holds at most {MAX_PRODUCTS:,} products. Remove some first.",
