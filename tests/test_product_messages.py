@@ -251,3 +251,28 @@ def test_a_store_sends_a_product_from_its_conversation_page(chat, people):
     assert customer.page.get(f"/c/{conversation_id}/products").status_code == 403
     assert people.store("Other").page.get(f"/c/{conversation_id}/products").status_code == 404
 
+
+
+# -- hostile names -----------------------------------------------------------------------------------
+
+def test_hostile_product_names_and_descriptions_are_shown_as_text_everywhere(chat):
+    from tests.support.xss import CORPUS, inert_problems
+
+    customer, store, conversation_id = chat
+    hostile = [typed for typed, _links in CORPUS if len(typed) <= 120 and "\n" not in typed][:20]
+    for typed in hostile:
+        product = add(store, name=typed, description=typed)
+        assert send_product(customer, conversation_id, product["id"]).status_code == 201
+    pages = {"store page": customer.page.get(f"/stores/{store.id}"),
+             "products": store.page.get("/products"),
+             "thread": customer.page.get(f"/c/{conversation_id}"),
+             "store's picker": store.page.get(f"/c/{conversation_id}/products")}
+    for label, answer in pages.items():
+        assert answer.status_code == 200, label
+        markup = answer.get_data(as_text=True)
+        assert inert_problems(markup) == [], label
+    store_page = parse(pages["store page"].get_data(as_text=True))
+    shown = {h.text for h in store_page.find_all("h3")}
+    assert set(hostile) <= shown  # character for character
+    cards = parse(pages["thread"].get_data(as_text=True)).with_class("product-card")
+    assert {c.find_all("strong")[0].text for c in cards} == set(hostile)
