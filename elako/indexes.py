@@ -8,7 +8,7 @@ so this needs MONGODB_URI.
 
 from bson import ObjectId
 
-from .models import AuthSession, Conversation, Message, Order, Product, QuickReply, User
+from .models import AuthSession, Conversation, Message, Product, User
 
 
 def hot_queries():
@@ -56,6 +56,13 @@ def hot_queries():
                               last_message__message_id=other)),
         ("a store's hours onto its conversations",
          Conversation.objects(participants=user, store_id=user)),
+        # -- catalogue (issue 10)
+        ("store page: a store's products by name",
+         Product.objects(store_id=other, archived_at=None).order_by("name", "id")),
+        ("a store's own product", Product.objects(id=ObjectId(), store_id=user, archived_at=None)),
+        ("history page: its products now", Product.objects(id__in=[ObjectId(), ObjectId()])),
+        ("product photo", Product.objects(photo__id=ObjectId())),
+        ("product photo a message shows", Message.objects(product__photo__id=ObjectId())),
     ]
 
 

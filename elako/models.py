@@ -127,6 +127,7 @@ class LastMessage(EmbeddedDocument):
     created_at = DateTimeField(required=True)
     deleted = BooleanField(default=False)  # once unsent, the preview says so instead of the text
     attachment_name = EncryptedStringField()  # a file's name, which its preview shows
+    product_name = StringField()  # a product message's product, which its preview shows
 
 
 class RecentSend(EmbeddedDocument):
@@ -189,6 +190,18 @@ class Conversation(Document):
         return getattr(self, self.unread_field(user_id))
 
 
+class ProductSnapshot(EmbeddedDocument):
+    """A product as it was when a message carried it (services/catalogue.py): history shows it so
+    even after the product changed or was archived. `photo` is a copy of the product's photo
+    record; its files stay while a message names them."""
+
+    product_id = ObjectIdField(required=True)
+    name = StringField(required=True)
+    price_centavos = IntField(required=True)
+    in_stock = BooleanField(required=True)
+    photo = EmbeddedDocumentField(Attachment)
+
+
 class Message(Document):
     conversation_id = ObjectIdField(required=True)
     seq = IntField(required=True)
@@ -209,6 +222,7 @@ class Message(Document):
     # Not stored: the Order itself, loaded for a page of history in one query (services.orders).
     order = None
     auto = BooleanField()  # the store's away message, sent for it (services/hours.py); else unset
+    product = EmbeddedDocumentField(ProductSnapshot)  # type product
 
     meta = {
         "collection": "messages",
@@ -220,6 +234,7 @@ class Message(Document):
             ("receiver_id", "delivered_at"),  # delivery once the receiver connects
             {"fields": ["dedupe_key"], "unique": True, "sparse": True},
             {"fields": ["attachment.id"], "sparse": True},  # opening an attachment
+            {"fields": ["product.photo.id"], "sparse": True},  # a product photo a message names
         ],
     }
 

@@ -100,7 +100,8 @@ def contract(ok, *errors, query=None, json=None, form=None, public=False, tag):
                                   operation_id=view.__name__)(view)
         if json is None:
             return validated
-        body_required = any(f.is_required() for f in json.model_fields.values())
+        body_required = (any(f.is_required() for f in json.model_fields.values())
+                         or bool(json.model_json_schema().get("minProperties")))
 
         @wraps(validated)
         def with_json_body(*args, **kwargs):
@@ -149,9 +150,9 @@ def _body_optional_without_required_fields(operation, schemas):
     """A body whose every field is optional may be left out (`read_json_object`); spectree marks
     every body required."""
     body = operation.get("requestBody")
-    if body:
+    if body and "application/json" in body["content"]:  # (a file upload alone is required)
         model = body["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
-        body["required"] = bool(schemas[model].get("required"))
+        body["required"] = bool(schemas[model].get("required") or schemas[model].get("minProperties"))
 
 
 def _errors(*codes):

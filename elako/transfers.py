@@ -20,7 +20,9 @@ from .errors import FRIENDLY, error_response
 from .services.attachments import too_large
 from .services.filetypes import ACCEPT_ATTRIBUTE
 
-UPLOAD_ENDPOINTS = {"api.send_message", "pages.send"}
+# (The catalogue's photo uploads too: issue 10.)
+UPLOAD_ENDPOINTS = {"api.send_message", "pages.send", "api.set_product_photo", "pages.products",
+                    "pages.edit_product"}
 FILE_CACHE_CONTROL = "private, max-age=31536000, immutable"
 # Nothing in a file runs, ever; a browser's own viewer of an opened photo styles itself inline.
 FILE_CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"

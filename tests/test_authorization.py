@@ -110,6 +110,9 @@ def world(server, server_db):
     photo = customer.call("POST", f"/api/conversations/{cid}/messages",
                           files={"file": ("milo.png", tiny_png())}).json()["attachment"]["id"]
     store.send(cid, "Ilan po?")
+    product = store.call("POST", "/api/products", json={"name": "Milo", "price_centavos": 1250})
+    product_photo = store.call("PUT", f"/api/products/{product.json()['id']}/photo", files={
+        "file": ("milo.png", tiny_png())}).json()["photo_url"].rsplit("/", 1)[-1]
     # The outsiders have a conversation of their own.
     actors["another customer"].user.open_conversation(actors["another store"].user)
 
@@ -136,7 +139,8 @@ def world(server, server_db):
                               cookie=cookie, csrf=csrf)
     unsubscribe = URLSafeSerializer(SECRET, salt="email-alerts-off").dumps(customer.id)
     return {"server": server, "actors": actors, "cid": cid, "first_message": first["id"],
-            "unsubscribe": unsubscribe, "attachment": photo,
+            "unsubscribe": unsubscribe, "attachment": photo, "product": product.json()["id"],
+            "product_photo": product_photo,
             # The matrix changes the participants' passwords, which voids reset links: this one
             # is for an account of its own.
             **email_links(server_db(server), server.register("customer", "Forgetful"))}
@@ -176,10 +180,11 @@ class Route:
     # public | signed_in | customers | stores | reachable | conversation | message | own |
     # own_session | webhook (the other participant's, a store) | quick_reply (the other
     # participant's; customers are told it is for stores) | link (a signed link is the
-    # credential: anyone holding it)
+    # credential: anyone holding it) | product (the other participant's, a store's: issue 10)
     access: str
     path: str  # with {cid}, {mid}, {uid}, {store}, {customer}, {first}, {hook}, {unsubscribe},
-    # {reset}, {verify}, {att} (a photo in the conversation), {reply} (a quick reply), {unique}
+    # {reset}, {verify}, {att} (a photo in the conversation), {reply} (a quick reply), {unique},
+    # {product} (the store's), {pphoto} (a product photo)
     surface: str  # page | api | stream
     json: object = None  # a dict, or a function of the actor
     form: dict = None
@@ -188,6 +193,7 @@ class Route:
     ends_session: bool = False
     ends_other_sessions: bool = False
     undo: str | None = None  # API method+path that reverses an allowed call
+    upload: str | None = None  # the field of a photo sent as multipart/form-data
 
 
 CONVERSATION_ACTIONS = ("archive", "unarchive", "block", "unblock")
@@ -386,6 +392,44 @@ ROUTES = {
                                          ok=(303,), htmx=False),
     ("api.end_session", "DELETE"): Route("own_session", "/api/me/sessions/{sid}", "api",
                                          ok=(204,)),
+    # -- catalogue (issue 10): anyone signed in sees it, only its store changes it (customers are
+    # told it is for stores; another store's product is not found)
+    ("api.list_products", "GET"): Route("signed_in", "/api/stores/{store}/products", "api",
+                                        ok=(200,)),
+    ("api.product_photo", "GET"): Route("signed_in", "/api/product-photos/{pphoto}", "api",
+                                        ok=(200,)),
+    ("pages.product_photo", "GET"): Route("signed_in", "/product-photos/{pphoto}", "page",
+                                          ok=(200,), htmx=False),
+    ("pages.store_page", "GET"): Route("signed_in", "/stores/{store}", "page", ok=(200,),
+                                       htmx=False),
+    ("api.create_product", "POST"): Route("stores", "/api/products", "api", ok=(201,), json={
+        "name": "Kape", "price_centavos": 1250}, undo="DELETE /api/products/{created}"),
+    ("pages.products", "GET"): Route("stores", "/products", "page", ok=(200,), htmx=False),
+    ("pages.products", "POST"): Route("stores", "/products", "page", ok=(303,), htmx=False,
+                                      form={"name": "Kape", "price": "12.50"}),
+    ("api.update_product", "PATCH"): Route("product", "/api/products/{product}", "api", ok=(200,),
+                                           json={"price_centavos": 1300}),
+    ("api.archive_product", "DELETE"): Route("product", "/api/products/{product}", "api",
+                                             ok=(204,)),
+    ("api.set_product_photo", "PUT"): Route("product", "/api/products/{product}/photo", "api",
+                                            ok=(200,), upload="file"),
+    ("api.remove_product_photo", "DELETE"): Route("product", "/api/products/{product}/photo",
+                                                  "api", ok=(200,)),
+    ("pages.edit_product", "POST"): Route("product", "/products/{product}", "page", ok=(303,),
+                                          htmx=False, form={"name": "Kape", "price": "13"}),
+    ("pages.product_stock", "POST"): Route("product", "/products/{product}/stock", "page",
+                                           ok=(303,), htmx=False, form={"in_stock": "0"}),
+    ("pages.remove_product", "POST"): Route("product", "/products/{product}/remove", "page",
+                                            ok=(303,), htmx=False),
+    ("pages.ask_about_product", "POST"): Route("customers", "/stores/{store}/ask", "page",
+                                               ok=(303,), htmx=False,
+                                               form={"product_id": "{product}"}),
+    # a store sends its products from here; its customer is told that is for stores
+    ("pages.send_product", "GET"): Route("conversation", "/c/{cid}/products", "page",
+                                         ok=(200, 403), htmx=False),
+    ("pages.send_product", "POST"): Route("conversation", "/c/{cid}/products", "page",
+                                          ok=(303, 403), htmx=False,
+                                          form={"product_id": "{product}"}),
 }
 
 # Posted by mail providers with no token: the signed link is the credential (test_csrf.py).
@@ -419,14 +463,16 @@ def fill(value, values):
     return value
 
 
-def call(w, actor, key, path, *, htmx=False, mid=None, hook=None, reply=None, ghost=False):
+def call(w, actor, key, path, *, htmx=False, mid=None, hook=None, reply=None, ghost=False,
+         product=None):
     """Call route `key` at `path` as `actor`; a `ghost` call names ids that exist nowhere."""
     route, method = ROUTES[key], key[1]
     server, actors = w["server"], w["actors"]
     participant = actors["participant"].user
     ids = {"cid": w["cid"], "uid": participant.id, "store": actors["other participant"].user.id,
            "customer": participant.id, "hook": hook or MISSING, "att": w["attachment"],
-           "reply": reply or MISSING}
+           "reply": reply or MISSING, "product": product or w["product"],
+           "pphoto": w["product_photo"]}
     if route.access == "own_session":  # a session of the participant's own to end
         ids["sid"] = claims_of(api_sign_in(server, participant)["access_token"])["sid"]
     if ghost:
@@ -450,6 +496,8 @@ def call(w, actor, key, path, *, htmx=False, mid=None, hook=None, reply=None, gh
         else:
             form["csrf_token"] = actor.csrf or ""
         kwargs["data"] = form
+    if route.upload:
+        kwargs["files"] = {route.upload: ("photo.png", tiny_png())}
     body = route.json(actor, w) if callable(route.json) else route.json
     if body is not None:
         kwargs["json"] = fill(body, values)
@@ -536,7 +584,12 @@ def check(w, key, actor):
         if route.access == "quick_reply":
             reply = owner.call("POST", "/api/quick-replies", json={
                 "shortcut": f"r{next(_counter)}", "text": "Salamat po!"}).json()["id"]
-        response = call(w, caller, key, path, htmx=htmx, mid=mid, hook=hook, reply=reply)
+        product = None
+        if route.access == "product":  # a fresh one: an allowed call may archive it
+            product = owner.call("POST", "/api/products", json={
+                "name": "Kape", "price_centavos": 1250}).json()["id"]
+        response = call(w, caller, key, path, htmx=htmx, mid=mid, hook=hook, reply=reply,
+                        product=product)
         if hook:
             owner.call("DELETE", f"/api/webhooks/{hook}")  # a store may have only so many
         if reply:
@@ -552,7 +605,7 @@ def check(w, key, actor):
                    or (actor.signed_in and route.access in ("customers", "reachable")
                        and actor.role == "customer")
                    or (actor.signed_in and route.access == "stores" and actor.role == "store")
-                   or (route.access in ("webhook", "quick_reply")
+                   or (route.access in ("webhook", "quick_reply", "product")
                        and actor.name == "other participant")
                    or (route.access in ("conversation", "reachable")
                        and actor.name in ("participant", "other participant"))
@@ -573,8 +626,8 @@ def check(w, key, actor):
                          for p in expected_denial(key, path, actor, response, htmx)]
         else:
             # Stores-only routes are no secret: a customer is told so.
-            expected = 403 if (route.access in ("own", "stores") or (
-                route.access == "quick_reply" and actor.role == "customer")) else 404
+            expected = 403 if route.access in ("own", "stores") or (
+                route.access in ("quick_reply", "product") and actor.role == "customer") else 404
             # The same answer as for something that does not exist: no existence leak.
             ghost = call(w, caller, key, path, htmx=htmx, hook=hook, ghost=True)
             if status != expected or ghost.status_code != expected:

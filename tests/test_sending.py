@@ -132,11 +132,6 @@ def test_oversized_request_body_is_413(chat):
     assert response.json["error"]["code"] == "too_large"
 
 
-def test_future_message_types_are_accepted(chat):
-    customer, _, conversation_id = chat
-    assert customer.send(conversation_id, "SKU-123 Milo 24g", type="product")["type"] == "product"
-
-
 def test_unknown_api_route_and_method_are_json(people):
     customer = people.customer()
     assert customer.api.get("/api/nothing-here").json["error"]["code"] == "not_found"

@@ -12,12 +12,12 @@ from ..openapi import contract
 from ..schemas import requests as schemas
 from ..schemas import responses as answers
 from ..services import (
-    accounts, attachments, conversations, data_rights, hours, messages, orders, password_reset,
-    privacy, quick_replies, sessions, sign_in_throttle, typing, verification,
+    accounts, attachments, catalogue, conversations, data_rights, hours, messages, orders,
+    password_reset, privacy, quick_replies, sessions, sign_in_throttle, typing, verification,
 )
 from ..transfers import file_response
 from ..services.payloads import (
-    conversation_payload, iso, message_payload, order_payload, user_payload,
+    conversation_payload, iso, message_payload, order_payload, product_payload, user_payload,
 )
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -436,3 +436,63 @@ def clear_store_hours():
     """No opening hours: customers see no status, and no away message is sent"""
     hours.clear_hours(g.user)
     return "", 204
+
+
+# -- catalogue (issue 10) --------------------------------------------------------------------------
+
+@bp.get("/stores/<store_id>/products")
+@contract({200: answers.ProductPage}, 404, query=schemas.ProductQuery, tag="catalogue")
+def list_products(store_id):
+    """A store's catalogue: its active products by name, a page at a time"""
+    query = request.context.query
+    page, next_before = catalogue.list_products(catalogue.store_for(store_id), before=query.before,
+                                                limit=query.limit)
+    return jsonify(items=[product_payload(p) for p in page], next_before=next_before)
+
+
+@bp.post("/products")
+@contract({201: answers.Product}, 403, json=schemas.NewProduct, tag="catalogue")
+def create_product():
+    """Add a product to your catalogue (stores only)"""
+    return jsonify(product_payload(catalogue.create_product(g.user, request.context.json))), 201
+
+
+@bp.patch("/products/<product_id>")
+@contract({200: answers.Product}, 403, 404, json=schemas.ProductChange, tag="catalogue")
+def update_product(product_id):
+    """Change one of your products: name, price, description, in stock"""
+    return jsonify(product_payload(catalogue.update_product(g.user, product_id,
+                                                            request.context.json)))
+
+
+@bp.delete("/products/<product_id>")
+@contract({204: None}, 403, 404, tag="catalogue")
+def archive_product(product_id):
+    """Remove one of your products from the catalogue (archived: messages that carried it keep
+    their card)"""
+    catalogue.archive_product(g.user, product_id)
+    return "", 204
+
+
+@bp.put("/products/<product_id>/photo")
+@contract({200: answers.Product}, 403, 404, 413, 415, 422, 429, form=schemas.ProductPhoto,
+          tag="catalogue")
+def set_product_photo(product_id):
+    """Set a product's photo (multipart/form-data, field `file`), processed as message photos are"""
+    return jsonify(product_payload(catalogue.set_photo(g.user, product_id,
+                                                       request.files.get("file"))))
+
+
+@bp.delete("/products/<product_id>/photo")
+@contract({200: answers.Product}, 403, 404, tag="catalogue")
+def remove_product_photo(product_id):
+    """Remove a product's photo"""
+    return jsonify(product_payload(catalogue.remove_photo(g.user, product_id)))
+
+
+@bp.get("/product-photos/<photo_id>")
+@contract({200: None, 206: None, 304: None}, 404, query=schemas.AttachmentQuery, tag="catalogue")
+def product_photo(photo_id):
+    """A product photo (anyone signed in): ETag and 304; `?size=thumb` for the thumbnail"""
+    return file_response(catalogue.open_photo(photo_id,
+                                              thumbnail=request.context.query.size == "thumb"))

@@ -16,11 +16,13 @@ from ..errors import Forbidden, NotFound, RateLimited, ServiceError
 from ..identity import load_from_cookie, login_required
 from ..realtime import get_bus
 from ..services import (
-    accounts, attachments, carryover, conversations, data_rights, hours, inputs, messages, orders,
-    privacy, quick_replies, sessions, typing,
+    accounts, attachments, carryover, catalogue, conversations, data_rights, hours, inputs,
+    messages, orders, privacy, quick_replies, sessions, typing,
 )
 from ..services.accounts import TIMEZONES
-from ..services.payloads import conversation_payload, message_payload, order_payload
+from ..services.payloads import (
+    conversation_payload, message_payload, order_payload, product_payload, user_payload,
+)
 from ..transfers import file_response
 
 bp = Blueprint("pages", __name__)
@@ -107,7 +109,8 @@ def start_chat(store_id):
 def _thread_context(conversation, before=None):
     page, next_before = messages.list_messages(g.user, conversation.id, before=before)
     view = conversation_payload(conversation, g.user.id)
-    return {"conversation": view, "items": [message_payload(m) for m in page],
+    items = [message_payload(m) for m in page]
+    return {"conversation": view, "items": items, "product_notes": catalogue.changes_since(items),
             "next_before": next_before, "before": before,
             "other_presence": privacy.shown_presence([view], pages=True).get(view["other"]["id"]),
             # The store's opening status, for its customer (from the conversation: no read).
@@ -439,3 +442,146 @@ def _hours_page(status=200, form=None, **context):
     return render_template("settings_hours.html", form=form, days=hours.DAYS,
                            timezones=sorted(TIMEZONES), open_status=hours.status(stored),
                            **_chrome(), **context), status
+
+
+# -- catalogue (issue 10): a store's products, the store page, "Ask about this" ---------------------
+
+PRODUCTS_PAGE_SIZE = 50
+
+
+def _products_page(status=200, **context):
+    page, next_before = catalogue.list_products(g.user, before=request.args.get("before"),
+                                                limit=PRODUCTS_PAGE_SIZE)
+    return render_template("products.html", products=[product_payload(p) for p in page],
+                           next_before=next_before, **_chrome(), **context), status
+
+
+@bp.route("/products", methods=["GET", "POST"])
+@login_required
+def products():
+    """A store's catalogue, to add, change and remove its products (plain forms)."""
+    catalogue.require_store(g.user)
+    if request.method == "GET":
+        return _products_page(saved=request.args.get("saved"))
+    try:
+        product = catalogue.create_product(g.user, catalogue.page_form(request.form),
+                                           photo=_chosen(request.files.get("photo")))
+    except ServiceError as exc:
+        if exc.status == 429:
+            raise
+        return _products_page(exc.status, error=exc, typed=request.form)
+    return back_to(url_for("pages.products", saved=product.id) + f"#product-{product.id}")
+
+
+def _chosen(upload):
+    """A file input's upload, or None when no file was chosen."""
+    return upload if upload is not None and upload.filename else None
+
+
+@bp.post("/products/<product_id>")
+@login_required
+def edit_product(product_id):
+    catalogue.require_store(g.user)
+    photo = _chosen(request.files.get("photo"))
+    try:
+        product = catalogue.update_product(g.user, product_id, catalogue.page_form(request.form))
+        if photo is not None:
+            product = catalogue.set_photo(g.user, product.id, photo)
+        elif "remove_photo" in request.form and product.photo:
+            product = catalogue.remove_photo(g.user, product.id)
+    except ServiceError as exc:
+        if exc.status in (404, 429):
+            raise
+        return _products_page(exc.status, edit_error=exc, editing=product_id, typed=request.form)
+    return back_to(url_for("pages.products", saved=product.id) + f"#product-{product.id}")
+
+
+@bp.post("/products/<product_id>/stock")
+@login_required
+def product_stock(product_id):
+    """Mark a product in or out of stock with one tap."""
+    product = catalogue.update_product(g.user, product_id,
+                                       {"in_stock": request.form.get("in_stock") == "1"})
+    return back_to(url_for("pages.products") + f"#product-{product.id}")
+
+
+@bp.post("/products/<product_id>/remove")
+@login_required
+def remove_product(product_id):
+    catalogue.archive_product(g.user, product_id)
+    return back_to(url_for("pages.products"))
+
+
+def _store_page(store_id, status=200, **context):
+    store = catalogue.store_for(store_id)
+    page, next_before = catalogue.list_products(store, before=request.args.get("before"),
+                                                limit=PRODUCTS_PAGE_SIZE)
+    return render_template("store.html", store=user_payload(store),
+                           open_status=hours.status(store.hours),
+                           products=[product_payload(p) for p in page], next_before=next_before,
+                           client_id=uuid.uuid4().hex, **_chrome(), **context), status
+
+
+@bp.get("/stores/<store_id>")
+@login_required
+def store_page(store_id):
+    """A store's page: its name, description and catalogue, with a form to order or ask."""
+    return _store_page(store_id)
+
+
+@bp.post("/stores/<store_id>/ask")
+@login_required
+def ask_about_product(store_id):
+    """"Ask about this": the product sent in the conversation with the store, then that
+    conversation."""
+    try:
+        conversation, _message = catalogue.ask_about(
+            g.user, store_id, request.form.get("product_id"),
+            client_id=_ask_client_id(request.form.get("client_id"), request.form.get("product_id")))
+    except ServiceError as exc:
+        if exc.status not in (403, 422):
+            raise
+        return _store_page(store_id, exc.status, error=exc)
+    return back_to(url_for("pages.conversation", conversation_id=conversation.id))
+
+
+def _ask_client_id(form_id, product_id):
+    """The store page's one-time id with the product: asking twice from the same page (a double
+    tap, a reload of the post) sends once; another product from it is another message."""
+    if not (inputs.optional_id(product_id) and form_id and len(form_id) == 32 and form_id.isalnum()):
+        return None
+    return f"{form_id}:{product_id}"
+
+
+@bp.get("/product-photos/<photo_id>")
+@login_required
+def product_photo(photo_id):
+    """A product photo for pages (`?size=thumb`: the thumbnail)."""
+    return file_response(catalogue.open_photo(photo_id,
+                                              thumbnail=request.args.get("size") == "thumb"))
+
+
+@bp.app_template_filter()
+def photo_page_url(api_url):
+    """A product photo's API URL (payloads) as the page URL that serves it to browsers."""
+    return api_url.removeprefix("/api")
+
+
+@bp.route("/c/<conversation_id>/products", methods=["GET", "POST"])
+@login_required
+def send_product(conversation_id):
+    """A store sends one of its products in a conversation: its catalogue with a Send button
+    each (customers send theirs from the store page)."""
+    found = conversations.conversation_for(g.user, conversation_id)  # outsiders: 404, as anywhere
+    catalogue.require_store(g.user)
+    if request.method == "POST":
+        product_id = request.form.get("product_id")
+        messages.send_message(g.user, found.id, {
+            "type": "product", "product_id": product_id,
+            "client_id": _ask_client_id(request.form.get("client_id"), product_id)})
+        return back_to(url_for("pages.conversation", conversation_id=found.id) + "#composer")
+    page, next_before = catalogue.list_products(g.user, before=request.args.get("before"),
+                                                limit=PRODUCTS_PAGE_SIZE)
+    return render_template("send_product.html", conversation=conversation_payload(found, g.user.id),
+                           products=[product_payload(p) for p in page], next_before=next_before,
+                           client_id=uuid.uuid4().hex, **_chrome())

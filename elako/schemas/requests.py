@@ -8,7 +8,10 @@ from typing import Annotated, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from flask import current_app
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, Strict, model_validator
+from pydantic import (
+    AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 from spectree.model_adapter.pydantic_adapter import BaseFile
 
@@ -201,17 +204,39 @@ ClientId = Annotated[str | None, BeforeValidator(_none_if_empty), AfterValidator
 class NewMessage(BaseModel):
     """A message to send; retry with the same `client_id` to send it at most once."""
 
-    blank_messages: ClassVar = {"body": "Write a message first."}
+    # No field is required on its own, but an empty body is no message (400, as for a body that
+    # is not JSON: elako/openapi.py).
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
 
-    body: Text(None, multiline=True) = Field(
-        title="Message",
-        description="At most MESSAGE_MAX_LENGTH characters (4,000 by default): longer is "
-                    "413 `message_too_long`.")
+    # `type` first: whether `body` and `product_id` are needed depends on it.
     type: Literal[MESSAGE_TYPES] = Field("text", title="Type")
+    body: Text(None, required=False, multiline=True) | None = Field(
+        None, title="Message", validate_default=True,
+        description="At most MESSAGE_MAX_LENGTH characters (4,000 by default): longer is "
+                    "413 `message_too_long`. Optional with type `product` (a caption).")
+    product_id: ObjectIdText | None = Field(
+        None, title="product_id", validate_default=True,
+        description="With type `product`: a product of the conversation's store (else 422).")
     client_id: ClientId = Field(
         None, title="client_id", json_schema_extra={"pattern": r"^[A-Za-z0-9._:-]{1,64}$"},
         description="Your own id for this message: a retry with the same one returns the first "
                     "message (200) instead of sending it twice.")
+
+    @field_validator("body")
+    @classmethod
+    def _written_unless_product(cls, value, info):
+        if not value and info.data.get("type") != "product":
+            raise _refuse("Write a message first.")
+        return value or ""
+
+    @field_validator("product_id")
+    @classmethod
+    def _product_with_its_type(cls, value, info):
+        if info.data.get("type") == "product" and not value:
+            raise _refuse("Choose a product to send.")
+        if value and info.data.get("type") != "product":
+            raise _refuse("product_id goes with type product.")
+        return value
 
 
 class NewAttachment(BaseModel):
@@ -439,3 +464,45 @@ class BusinessHours(BaseModel):
     away_message: Text(AWAY_MESSAGE_MAX_LENGTH, required=False, multiline=True) = Field(
         "", title="away_message", description="Sent once per closed period to a customer who "
         "writes while the store is closed; empty: no automatic reply.")
+
+
+# -- catalogue (issue 10) ---------------------------------------------------------------------------
+
+PRICE_MAX_CENTAVOS = 100_000_000  # ₱1,000,000.00: more is a typo, not a sari-sari price
+Price = Annotated[int, Strict(), Field(ge=0, le=PRICE_MAX_CENTAVOS)]
+
+
+class NewProduct(BaseModel):
+    """A product for your catalogue (stores only); set its photo with PUT /api/products/{id}/photo."""
+
+    blank_messages: ClassVar = {"name": "Give the product a name."}
+
+    name: Text(120) = Field(title="Name")
+    price_centavos: Price = Field(
+        title="Price", description="In centavos (₱1,234.50 is 123450), at most 100,000,000.")
+    description: Text(1000, required=False, multiline=True) = Field("", title="Description")
+    in_stock: Annotated[bool, Strict()] = Field(True, title="in_stock")
+
+
+class ProductChange(BaseModel):
+    """Changes to one of your products: what is left out stays as it is."""
+
+    blank_messages: ClassVar = NewProduct.blank_messages
+
+    name: Text(120) | None = Field(None, title="Name")
+    price_centavos: Price | None = Field(None, title="Price", description="In centavos.")
+    description: Text(1000, required=False, multiline=True) | None = Field(None, title="Description")
+    in_stock: Annotated[bool, Strict()] | None = Field(None, title="in_stock")
+
+
+class ProductPhoto(BaseModel):
+    """A product's photo (multipart/form-data)."""
+
+    file: BaseFile = Field(
+        title="Photo", description="JPEG, PNG, WebP, GIF or HEIC, re-encoded as message photos "
+        "are; at most ATTACHMENT_MAX_BYTES (413); anything else: 415, a damaged image: 422.")
+
+
+class ProductQuery(BaseModel):
+    before: Cursor = ""
+    limit: int = Field(50, ge=1, le=100, title="limit")

@@ -125,6 +125,17 @@ class Attachment(BaseModel):
     thumbnail_height: int | None = None
 
 
+class ProductSnapshot(BaseModel):
+    """A product as a message carried it, never changed afterwards."""
+
+    id: str
+    name: str
+    price_centavos: int
+    currency: Literal["PHP"]
+    in_stock: bool
+    photo_thumbnail_url: str | None
+
+
 class Message(BaseModel):
     id: str
     conversation_id: str
@@ -142,6 +153,8 @@ class Message(BaseModel):
     auto: bool = Field(description="An automatic reply: the store's away message, sent while "
                                    "it was closed.")
     order: "Order | None" = Field(None, description="Of `order` messages: the order as it is now.")
+    product: ProductSnapshot | None = Field(
+        description="Of `product` messages: the product as it was when sent.")
 
 
 class MessagePage(BaseModel):
@@ -279,3 +292,23 @@ class StoreHours(BaseModel):
                     "closed.")
     away_message: str
     status: OpenStatus | None = Field(description="Now; null without hours.")
+
+
+# -- catalogue (issue 10) ---------------------------------------------------------------------------
+
+class Product(BaseModel):
+    id: str
+    store_id: str
+    name: str
+    price_centavos: int = Field(description="In centavos: 123450 is ₱1,234.50.")
+    currency: Literal["PHP"]
+    description: str
+    in_stock: bool
+    photo_url: str | None = Field(description="Any signed-in user may fetch it; add "
+                                              "`?size=thumb` for a thumbnail (at most 320 px).")
+
+
+class ProductPage(BaseModel):
+    items: list[Product] = Field(description="By name.")
+    next_before: str | None = Field(description="Pass as `before` for the next page; null at "
+                                                "the end.")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from flask import current_app
 
 from .. import crypto, imaging
-from ..errors import Forbidden, InvalidInput, NotFound, TooLarge
+from ..errors import Forbidden, InvalidInput, NotFound, TooLarge, UnsupportedMediaType
 from ..models import Attachment, Message
 from ..schemas import parse
 from ..schemas.requests import NewAttachment
@@ -76,6 +76,16 @@ def _read(upload):
     if not data:
         raise InvalidInput("The file is empty.", field="file")
     return data
+
+
+def store_photo(upload):
+    """A product's photo (services/catalogue.py): a photo only, checked, re-encoded and stored as a
+    message photo is, under a neutral name (the uploader's file name is nobody's business)."""
+    data = _read(upload)
+    if filetypes.identify(data).kind != "image":
+        raise UnsupportedMediaType("Choose a photo: JPEG, PNG, WebP, GIF or HEIC.",
+                                   code="unsupported_file_type", field="file")
+    return _store(data, "photo")
 
 
 def _store(data, filename):
@@ -195,7 +205,11 @@ def open_attachment(user, attachment_id, *, thumbnail=False):
         "sender_id", "receiver_id", "attachment").first()
     if message is None or user.id not in (message.sender_id, message.receiver_id):
         raise NotFound(NOT_FOUND)
-    attachment = message.attachment
+    return open_stored(message.attachment, thumbnail=thumbnail)
+
+
+def open_stored(attachment, *, thumbnail):
+    """The bytes of a stored attachment (its thumbnail, if asked and it has one) to answer with."""
     if thumbnail and attachment.thumb_id:
         file_id, content_type, etag = attachment.thumb_id, "image/jpeg", attachment.digest + "-thumb"
     else:

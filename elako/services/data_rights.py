@@ -28,16 +28,20 @@ from flask import Response, g, stream_with_context
 from .. import crypto, realtime
 from ..errors import Forbidden
 from ..models import (
-    Conversation, Message, Order, QuickReply, User, WebhookDelivery, WebhookEndpoint, utcnow,
+    Conversation, Message, Order, Product, QuickReply, User, WebhookDelivery, WebhookEndpoint,
+    utcnow,
 )
 from ..schemas import parse
 from ..schemas.requests import AccountDeletion
 from . import (
-    accounts, activity, attachments, presence, quick_replies, ratelimit, sessions, webhooks,
+    accounts, activity, attachments, catalogue, presence, quick_replies, ratelimit, sessions,
+    webhooks,
 )
 from .conversations import reachable_by
 from .messages import carries_text
-from .payloads import conversation_payload, iso, message_payload, order_payload, user_payload
+from .payloads import (
+    conversation_payload, iso, message_payload, order_payload, product_payload, user_payload,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +61,7 @@ account.json        your account (without your password, which is kept only as a
 sessions.json       where you are signed in (browsers and integrations)
 webhooks.json       your store's webhook endpoints (stores only; without their secrets)
 quick_replies.json  your store's quick replies (stores only)
+products.json       your store's catalogue, removed products too (stores only)
 conversations.json  your conversations, as your inbox shows them
 orders.json         the orders you placed (or, a store, received), newest first
 messages/<id>.json  every message of conversation <id>, oldest first, as you saw them: yours
@@ -116,6 +121,9 @@ def _archive_chunks(user):
                 webhooks.endpoint_payload(e) for e in WebhookEndpoint.objects(store_id=user.id)]}))
             archive.writestr("quick_replies.json", _json({"quick_replies": [
                 quick_replies.payload(r) for r in quick_replies.quick_replies(user)]}))
+            archive.writestr("products.json", _json({"products": [
+                {**product_payload(p), "archived_at": iso(p.archived_at)}
+                for p in Product.objects(store_id=user.id).order_by("name", "id")]}))
         yield pipe.take()
         conversations = Conversation.objects(reachable_by(user)).order_by(
             "-last_activity_at", "-id").exclude("recent_sends")
@@ -220,12 +228,14 @@ def erase_account(user):
     sent = Message.objects(conversation_id__in=conversation_ids, sender_id=uid)
     attachments.erase_files(sent.clone())
     sent.clone().filter(deleted_at=None).update(set__deleted_at=utcnow())
-    sent.clone().update(set__body="", unset__client_id=True, unset__dedupe_key=True)
+    sent.clone().update(set__body="", unset__client_id=True, unset__dedupe_key=True,
+                        unset__product=True)
     # Orders stay with the other party as records of a sale; the customer's own words go.
     Order.objects(customer_id=uid).update(set__note="", unset__dedupe_key=True)
     others = _tell_the_other_parties(uid, conversation_ids)
     realtime.scrub(others, lambda _type, data: _carries_words_of(data, str(uid)))
     if user.is_store:
+        catalogue.erase_store(uid)
         for endpoint in WebhookEndpoint.objects(store_id=uid):
             WebhookDelivery.objects(endpoint_id=endpoint.id).delete()
             endpoint.delete()

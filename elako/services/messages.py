@@ -17,7 +17,7 @@ from ..errors import Conflict, Forbidden, InvalidInput, NotFound, TooLarge
 from ..models import Conversation, LastMessage, Message, utcnow
 from ..schemas import parse
 from ..schemas.requests import NewMessage
-from . import attachments, followups, inputs, orders, ratelimit
+from . import attachments, catalogue, followups, inputs, orders, ratelimit
 from .conversations import NOT_FOUND, conversation_for, reachable_by
 from .payloads import conversation_payload, iso, message_payload
 
@@ -53,22 +53,25 @@ def send_message(user, conversation_id, data):
     if form.type in orders.MESSAGE_TYPES:
         raise InvalidInput(orders.NOT_SENT_AS_MESSAGES, field="type")
     check_length(form.body)
+    if form.type == "product":
+        return catalogue.send_product(user, conversation_id, form)
     return deliver(user, conversation_id, body=form.body, message_type=form.type,
                    client_id=form.client_id)
 
 
 def deliver(user, conversation_id, *, body, message_type, client_id, attachment=None, order=None,
-            limit="send", conversation_update=None, auto=False):
+            product=None, limit="send", conversation_update=None, auto=False):
     """Store and publish a validated message (services.attachments sends photos and files
-    through here too, services.orders orders and their status lines, services.hours the away
-    message, `auto`). Returns (message, created) as `send_message` does. `limit`: the rate limit
-    it counts against (None: none; an away message counts against none);
-    `conversation_update`: more changes for the write that records it (services.orders)."""
+    through here too, services.catalogue products, services.orders orders and their status
+    lines, services.hours the away message, `auto`). Returns (message, created) as
+    `send_message` does. `limit`: the rate limit it counts against (None: none; an away message
+    counts against none); `conversation_update`: more changes for the write that records it
+    (services.orders)."""
     conversation_id = inputs.object_id(conversation_id, NOT_FOUND)
     message = Message(
         id=ObjectId(), conversation_id=conversation_id, sender_id=user.id, type=message_type,
         body=body, client_id=client_id, dedupe_key=f"{user.id}:{client_id}" if client_id else None,
-        created_at=utcnow(), attachment=attachment, order_id=order and order.id)
+        created_at=utcnow(), attachment=attachment, order_id=order and order.id, product=product)
     message.order = order
     message.auto = auto or None
     conversation = _record(user, message, None if auto else limit, conversation_update or {})
@@ -119,7 +122,8 @@ def _snapshot(message, *, seq):
     return LastMessage(message_id=message.id, seq=seq, sender_id=message.sender_id,
                        type=message.type, body=message.body, created_at=message.created_at,
                        deleted=message.deleted_at is not None,
-                       attachment_name=message.attachment.name if message.attachment else None)
+                       attachment_name=message.attachment.name if message.attachment else None,
+                       product_name=message.product.name if message.product else None)
 
 
 def _store(message, conversation, seq=None):

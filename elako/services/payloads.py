@@ -36,6 +36,8 @@ def message_payload(message):
         **({"order": order_payload(message.order) if message.order else None}
            if message.type == "order" else {}),
         "auto": bool(message.auto),  # the store's away message, sent for it (services/hours.py)
+        "product": product_snapshot_payload(message.product)
+        if message.product and not deleted else None,
     }
 
 
@@ -54,13 +56,16 @@ def attachment_payload(attachment):
 
 
 def preview(last):
-    """An inbox row's text: the message's, or for a photo or file "📷 Photo" or
-    "📎 price-list.pdf", then its caption."""
+    """An inbox row's text: the message's, or for a photo, file or product "📷 Photo",
+    "📎 price-list.pdf" or "🛍️ Kape 3-in-1", then its caption."""
     if last.deleted:
         return ""
-    if not last.attachment_name:
+    if last.type == "product":
+        label = f"🛍️ {last.product_name}"
+    elif last.attachment_name:
+        label = "📷 Photo" if last.type == "image" else f"📎 {last.attachment_name}"
+    else:
         return last.body[:120]
-    label = "📷 Photo" if last.type == "image" else f"📎 {last.attachment_name}"
     return f"{label} · {last.body}"[:120] if last.body else label
 
 
@@ -115,3 +120,25 @@ def order_payload(order):
         "created_at": iso(order.created_at),
         "updated_at": iso(order.updated_at),
     }
+
+
+# -- catalogue (issue 10) ---------------------------------------------------------------------------
+
+def product_photo_url(photo):
+    """A product photo's API URL (any signed-in user may fetch it; pages use /product-photos/)."""
+    return f"/api/product-photos/{photo.id}" if photo else None
+
+
+def product_payload(product):
+    return {"id": str(product.id), "store_id": str(product.store_id), "name": product.name,
+            "price_centavos": product.price_centavos, "currency": "PHP",
+            "description": product.description, "in_stock": product.in_stock,
+            "photo_url": product_photo_url(product.photo)}
+
+
+def product_snapshot_payload(snapshot):
+    """A product as a message carried it (the message's own copy, never the product now)."""
+    url = product_photo_url(snapshot.photo)
+    return {"id": str(snapshot.product_id), "name": snapshot.name,
+            "price_centavos": snapshot.price_centavos, "currency": "PHP",
+            "in_stock": snapshot.in_stock, "photo_thumbnail_url": url and f"{url}?size=thumb"}
