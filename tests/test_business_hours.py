@@ -234,6 +234,8 @@ def test_the_customer_sees_the_status_in_the_conversation_header_and_directory(c
     assert "open-status" not in store.page.get(f"/c/{cid}").get_data(as_text=True)  # not to itself
     directory = customer.page.get("/stores").get_data(as_text=True)
     assert '<span class="open-status open">Open now · 24 hours</span>' in directory
+    page = customer.page.get(f"/stores/{store.id}").get_data(as_text=True)
+    assert '<span class="open-status open">Open now · 24 hours</span>' in page
 
 
 def test_a_conversation_opened_later_carries_the_hours(people):
