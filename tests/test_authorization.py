@@ -113,14 +113,7 @@ def world(server, server_db):
     store.send(cid, "Ilan po?")
     # The outsiders have a conversation of their own.
     actors["another customer"].user.open_conversation(actors["another store"].user)
-    # Something to order: a product of the store, straight into the server's database (the
-    # catalogue's routes are not what this matrix is about).
-    product = ObjectId()
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
-    server_db(server).products.insert_one({
-        "_id": product, "store_id": ObjectId(store.id), "name": "Milo 1kg",
-        "price_centavos": 32550, "description": "", "in_stock": True, "created_at": now,
-        "updated_at": now})
+    product = stock(server_db(server), store, "Milo 1kg")
 
     # Anonymous: no cookie but a browser session of its own, so CSRF is not what stops it.
     anonymous = requests.Session()
@@ -145,11 +138,21 @@ def world(server, server_db):
                               cookie=cookie, csrf=csrf)
     unsubscribe = URLSafeSerializer(SECRET, salt="email-alerts-off").dumps(customer.id)
     return {"server": server, "actors": actors, "cid": cid, "first_message": first["id"],
-            "unsubscribe": unsubscribe, "attachment": photo, "product": str(product),
+            "unsubscribe": unsubscribe, "attachment": photo, "product": product,
             "order": None,  # the participant's pending order for the order routes (pending_order)
             # The matrix changes the participants' passwords, which voids reset links: this one
             # is for an account of its own.
             **email_links(server_db(server), server.register("customer", "Forgetful"))}
+
+
+def stock(db, store, name):
+    """Something to order: a product of `store`, straight into the server's database (the
+    catalogue's routes are not what these matrices are about). Returns its id."""
+    product, now = ObjectId(), datetime.now(timezone.utc).replace(tzinfo=None)
+    db.products.insert_one({"_id": product, "store_id": ObjectId(store.id), "name": name,
+                            "price_centavos": 32550, "description": "", "in_stock": True,
+                            "created_at": now, "updated_at": now})
+    return str(product)
 
 
 def email_links(db, user):
@@ -754,12 +757,7 @@ def test_event_matrix(server, server_db, sse):
     store = server.register("store", "Sari-Sari")
     cid = customer.open_conversation(store)
     first = customer.send(cid, "first")  # now they are each other's counterparts for presence
-    product = ObjectId()
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
-    server_db(server).products.insert_one({
-        "_id": product, "store_id": ObjectId(store.id), "name": "Secret Milo",
-        "price_centavos": 32550, "description": "", "in_stock": True, "created_at": now,
-        "updated_at": now})
+    product = stock(server_db(server), store, "Secret Milo")
     outsider_c = server.register("customer", "Outsider Customer")
     outsider_s = server.register("store", "Outsider Store")
     outsiders_cid = outsider_c.open_conversation(outsider_s)
@@ -793,7 +791,7 @@ def test_event_matrix(server, server_db, sse):
     store.call("PATCH", f"/api/conversations/{cid}/read", json={})
     customer.call("DELETE", f"/api/messages/{sent['id']}")
     order = customer.call("POST", f"/api/conversations/{cid}/orders", json={
-        "items": [{"product_id": str(product), "quantity": 2}]}).json()["order"]["id"]
+        "items": [{"product_id": product, "quantity": 2}]}).json()["order"]["id"]
     store.call("PATCH", f"/api/orders/{order}", json={"status": "accepted"})
     for method in ("POST", "DELETE"):
         customer.call(method, f"/api/conversations/{cid}/archive")
