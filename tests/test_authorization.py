@@ -14,6 +14,7 @@ kinds) are open; they receive nothing of it, and each participant receives only 
 
 import io
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from types import SimpleNamespace
 
 import pytest
@@ -115,6 +116,7 @@ def world(server, server_db):
         "file": ("milo.png", tiny_png())}).json()["photo_url"].rsplit("/", 1)[-1]
     # The outsiders have a conversation of their own.
     actors["another customer"].user.open_conversation(actors["another store"].user)
+    product = stock(server_db(server), store, "Milo 1kg")
 
     # Anonymous: no cookie but a browser session of its own, so CSRF is not what stops it.
     anonymous = requests.Session()
@@ -141,9 +143,20 @@ def world(server, server_db):
     return {"server": server, "actors": actors, "cid": cid, "first_message": first["id"],
             "unsubscribe": unsubscribe, "attachment": photo, "product": product.json()["id"],
             "product_photo": product_photo,
+            "order": None,  # the participant's pending order for the order routes (pending_order)
             # The matrix changes the participants' passwords, which voids reset links: this one
             # is for an account of its own.
             **email_links(server_db(server), server.register("customer", "Forgetful"))}
+
+
+def stock(db, store, name):
+    """Something to order: a product of `store`, straight into the server's database (the
+    catalogue's routes are not what these matrices are about). Returns its id."""
+    product, now = ObjectId(), datetime.now(timezone.utc).replace(tzinfo=None)
+    db.products.insert_one({"_id": product, "store_id": ObjectId(store.id), "name": name,
+                            "price_centavos": 32550, "description": "", "in_stock": True,
+                            "created_at": now, "updated_at": now})
+    return str(product)
 
 
 def email_links(db, user):
@@ -180,11 +193,16 @@ class Route:
     # public | signed_in | customers | stores | reachable | conversation | message | own |
     # own_session | webhook (the other participant's, a store) | quick_reply (the other
     # participant's; customers are told it is for stores) | link (a signed link is the
-    # credential: anyone holding it) | product (the other participant's, a store's: issue 10)
+    # credential: anyone holding it) | product (the other participant's, a store's: issue 10) |
+    # ordering (customers; stores are told it is for customers) | conversation_customer (the
+    # conversation's customer; the store in it is told so) | order (a pending order's
+    # participants, each making a move of their own: the customer cancels, the store accepts;
+    # the customer is refused the store's move)
     access: str
     path: str  # with {cid}, {mid}, {uid}, {store}, {customer}, {first}, {hook}, {unsubscribe},
     # {reset}, {verify}, {att} (a photo in the conversation), {reply} (a quick reply), {unique},
-    # {product} (the store's), {pphoto} (a product photo)
+    # {product} (the store's), {pphoto} (a product photo), {order} (the participant's pending
+    # order), {move} (an order status)
     surface: str  # page | api | stream
     json: object = None  # a dict, or a function of the actor
     form: dict = None
@@ -192,7 +210,8 @@ class Route:
     htmx: bool = True  # pages: also call it as htmx does
     ends_session: bool = False
     ends_other_sessions: bool = False
-    undo: str | None = None  # API method+path that reverses an allowed call
+    undo: object = None  # API method+path that reverses an allowed call, or a function
+    # (actor, order) that does
     upload: str | None = None  # the field of a photo sent as multipart/form-data
 
 
@@ -351,6 +370,23 @@ ROUTES = {
                                                 "weekly": {"mon": [["07:00", "19:00"]]}}),
     ("api.clear_store_hours", "DELETE"): Route("stores", "/api/stores/me/hours", "api",
                                                ok=(204,)),
+    # orders: customers place them (in a conversation, its customer only), then the order's two
+    # participants move them along; everyone lists their own
+    ("api.place_order", "POST"): Route(
+        "conversation_customer", "/api/conversations/{cid}/orders", "api", ok=(201,),
+        json={"items": [{"product_id": "{product}", "quantity": 1}]},
+        undo=lambda actor, order: cancel_newest_order(actor)),
+    ("pages.place_order", "POST"): Route(
+        "ordering", "/stores/{store}/orders", "page", ok=(303,), htmx=False,
+        form={"quantity-{product}": "2", "note": "from {name}"},
+        undo=lambda actor, order: cancel_newest_order(actor)),
+    ("api.change_order", "PATCH"): Route("order", "/api/orders/{order}", "api", ok=(200,),
+                                         json={"status": "{move}"},
+                                         undo=lambda actor, order: close_order(actor, order)),
+    ("pages.change_order", "POST"): Route("order", "/orders/{order}/status", "page",
+                                          ok=(200, 303), form={"status": "{move}"},
+                                          undo=lambda actor, order: close_order(actor, order)),
+    ("api.list_orders", "GET"): Route("signed_in", "/api/orders", "api", ok=(200,)),
     # one conversation's participants only
     ("pages.conversation", "GET"): Route("conversation", "/c/{cid}", "page", ok=(200,)),
     ("pages.send", "POST"): Route("conversation", "/c/{cid}/messages", "page", ok=(200, 303),
@@ -459,20 +495,23 @@ def fill(value, values):
     if isinstance(value, str):
         return value.format(**values)
     if isinstance(value, dict):
-        return {k: fill(v, values) for k, v in value.items()}
+        return {fill(k, values): fill(v, values) for k, v in value.items()}
+    if isinstance(value, list):
+        return [fill(v, values) for v in value]
     return value
 
 
-def call(w, actor, key, path, *, htmx=False, mid=None, hook=None, reply=None, ghost=False,
-         product=None):
-    """Call route `key` at `path` as `actor`; a `ghost` call names ids that exist nowhere."""
+def call(w, actor, key, path, *, htmx=False, mid=None, hook=None, reply=None, product=None,
+         order=None, move=None, ghost=False):
+    """Call route `key` at `path` as `actor`; a `ghost` call names ids that exist nowhere. An
+    order route asks for `move`, by default the actor's own (OWN_MOVES)."""
     route, method = ROUTES[key], key[1]
     server, actors = w["server"], w["actors"]
     participant = actors["participant"].user
     ids = {"cid": w["cid"], "uid": participant.id, "store": actors["other participant"].user.id,
            "customer": participant.id, "hook": hook or MISSING, "att": w["attachment"],
            "reply": reply or MISSING, "product": product or w["product"],
-           "pphoto": w["product_photo"]}
+           "pphoto": w["product_photo"], "order": order or MISSING}
     if route.access == "own_session":  # a session of the participant's own to end
         ids["sid"] = claims_of(api_sign_in(server, participant)["access_token"])["sid"]
     if ghost:
@@ -481,7 +520,8 @@ def call(w, actor, key, path, *, htmx=False, mid=None, hook=None, reply=None, gh
               "unsubscribe": w["unsubscribe"], "reset": w["reset"], "verify": w["verify"],
               "email": actor.user.email if actor.user else actors["participant"].user.email,
               "new_email": f"new{next(_counter)}-{ObjectId()}@example.ph",
-              "name": actor.display_name or "Somebody", "unique": f"u{next(_counter)}"}
+              "name": actor.display_name or "Somebody", "unique": f"u{next(_counter)}",
+              "move": move or OWN_MOVES[actor.role]}
     url = server.url + fill(path, values)
     headers, kwargs = {}, {}
     if route.surface in ("api", "stream") and url.startswith(server.url + "/api/"):
@@ -566,6 +606,67 @@ def forms_of(route, key):
     return forms
 
 
+# Each side's move on a pending order (orders.TRANSITIONS), and the store's that the customer tries.
+OWN_MOVES = {"customer": "cancelled", "store": "accepted"}
+STORES_MOVE = "accepted"
+
+
+def pending_order(w):
+    """The participant's pending order the order routes are tried on: placed when the last one
+    was moved on, so refused calls (which must leave it pending) share one."""
+    if w["order"] is None:
+        customer = w["actors"]["participant"].user
+        response = customer.call("POST", f"/api/conversations/{w['cid']}/orders", json={
+            "items": [{"product_id": w["product"], "quantity": 1}]})
+        assert response.status_code == 201, response.text
+        w["order"] = response.json()["order"]["id"]
+    return w["order"]
+
+
+def order_left_pending(w, order, label):
+    """Problems if `order` is no longer pending (empty when it is)."""
+    customer = w["actors"]["participant"].user
+    pending = customer.call("GET", "/api/orders", params={"status": "pending", "limit": 100})
+    if order in [o["id"] for o in pending.json()["items"]]:
+        return []
+    return [f"{label}: the order was changed anyway"]
+
+
+def stores_move_refused(w, actor, key, path, htmx, order, label):
+    """The customer making the store's move: 403 (a plain form: back to the thread, which says
+    why), and the order stays pending."""
+    response = call(w, actor, key, path, htmx=htmx, order=order, move=STORES_MOVE)
+    expected = 303 if ROUTES[key].surface == "page" and not htmx else 403
+    if response.status_code != expected:
+        return [f"{label} ({STORES_MOVE}): {response.status_code} {response.text[:160]}, "
+                f"expected {expected}"]
+    return order_left_pending(w, order, f"{label} ({STORES_MOVE})")
+
+
+def newest_order(user):
+    """The id of the newest order `user` placed or received, if any."""
+    items = user.call("GET", "/api/orders", params={"limit": 1}).json()["items"]
+    return items[0]["id"] if items else None
+
+
+def cancel(user, order):
+    response = user.call("PATCH", f"/api/orders/{order}", json={"status": "cancelled"})
+    assert response.status_code == 200, response.text
+
+
+def cancel_newest_order(actor):
+    """Undo placing an order: its customer cancels it, so the store's open orders stay as they
+    were."""
+    cancel(actor.user, newest_order(actor.user))
+
+
+def close_order(actor, order):
+    """Undo the store accepting an order by cancelling it, which closes it (the customer's move,
+    cancelling, closed it already)."""
+    if actor.role == "store":
+        cancel(actor.user, order)
+
+
 def check(w, key, actor):
     """Call every form of route `key` as `actor`; return what was wrong."""
     route = ROUTES[key]
@@ -575,7 +676,7 @@ def check(w, key, actor):
     for path, htmx in forms_of(route, key):
         label = f"{actor.name} {key[1]} {path}{' (htmx)' if htmx else ''}"
         caller = fresh(server, actor) if route.ends_session else actor
-        mid = hook = reply = None
+        mid = hook = reply = order = None
         if route.access == "message":
             mid = participant.send(w["cid"], f"to unsend {next(_counter)}")["id"]
         if route.access == "webhook":
@@ -588,8 +689,14 @@ def check(w, key, actor):
         if route.access == "product":  # a fresh one: an allowed call may archive it
             product = owner.call("POST", "/api/products", json={
                 "name": "Kape", "price_centavos": 1250}).json()["id"]
+        if route.access in ("conversation_customer", "ordering"):
+            store_orders = newest_order(owner)
+        if route.access == "order":
+            order = pending_order(w)
+            if actor.name == "participant":
+                problems += stores_move_refused(w, caller, key, path, htmx, order, label)
         response = call(w, caller, key, path, htmx=htmx, mid=mid, hook=hook, reply=reply,
-                        product=product)
+                        product=product, order=order)
         if hook:
             owner.call("DELETE", f"/api/webhooks/{hook}")  # a store may have only so many
         if reply:
@@ -602,21 +709,25 @@ def check(w, key, actor):
 
         allowed = (route.access in ("public", "link")
                    or (actor.signed_in and route.access == "signed_in")
-                   or (actor.signed_in and route.access in ("customers", "reachable")
+                   or (actor.signed_in and route.access in ("customers", "reachable", "ordering")
                        and actor.role == "customer")
                    or (actor.signed_in and route.access == "stores" and actor.role == "store")
                    or (route.access in ("webhook", "quick_reply", "product")
                        and actor.name == "other participant")
-                   or (route.access in ("conversation", "reachable")
+                   or (route.access in ("conversation", "reachable", "order")
                        and actor.name in ("participant", "other participant"))
-                   or (route.access in ("message", "own", "own_session")
+                   or (route.access in ("message", "own", "own_session", "conversation_customer")
                        and actor.name == "participant"))
         if allowed:
             if status not in route.ok:
                 problems.append(f"{label}: {status} {response.text[:160]}, expected {route.ok}")
             if route.ends_other_sessions:
                 renew(server, actor)
-            if route.undo:
+            if order:
+                w["order"] = None  # moved on: the next call gets a pending one
+            if callable(route.undo):
+                route.undo(actor, order)
+            elif route.undo:
                 method, undo_path = route.undo.split(" ", 1)
                 created = response.json().get("id") if route.surface == "api" else None
                 actor.user.call(method, fill(undo_path, {"cid": w["cid"], "created": created}))
@@ -625,16 +736,28 @@ def check(w, key, actor):
             problems += [f"{label}: {p}"
                          for p in expected_denial(key, path, actor, response, htmx)]
         else:
-            # Stores-only routes are no secret: a customer is told so.
-            expected = 403 if route.access in ("own", "stores") or (
-                route.access in ("quick_reply", "product") and actor.role == "customer") else 404
+            # Stores-only (customers-only) routes are no secret: a customer (store) is told so.
+            expected = 403 if (route.access in ("own", "stores", "ordering") or (
+                route.access in ("quick_reply", "product") and actor.role == "customer")) else 404
+            # The store in the conversation knows it exists: told it is the customer's to order
+            # in (a conversation that does not exist stays 404).
+            participant_refused = (route.access == "conversation_customer"
+                                   and actor.name == "other participant")
+            if participant_refused:
+                expected = 403
             # The same answer as for something that does not exist: no existence leak.
             ghost = call(w, caller, key, path, htmx=htmx, hook=hook, ghost=True)
-            if status != expected or ghost.status_code != expected:
+            if status != expected or ghost.status_code != (404 if participant_refused
+                                                           else expected):
                 problems.append(f"{label}: {status} {response.text[:160]}, expected {expected}")
-            elif error_text(response) != error_text(ghost):
+            elif not participant_refused and error_text(response) != error_text(ghost):
                 problems.append(f"{label}: {error_text(response)} differs from "
                                 f"{error_text(ghost)} for a missing id")
+        if order is not None:  # a refused move left the order alone
+            problems += order_left_pending(w, order, label)
+        if route.access in ("conversation_customer", "ordering") and (
+                newest_order(owner) != store_orders):  # a refused order was not placed
+            problems.append(f"{label}: an order was placed anyway")
         if mid is not None:  # a refused unsend left the message alone
             history = participant.call("GET", f"/api/conversations/{w['cid']}/messages").json()
             [message] = [m for m in history["items"] if m["id"] == mid]
@@ -673,19 +796,32 @@ def test_outsiders_changed_nothing(world):
         assert not (view["blocked_by_me"] or view["blocked_by_other"] or view["archived"])
 
 
+def test_order_lists_hold_only_your_own_orders(world):
+    """GET /api/orders answers everyone signed in, with their own orders only."""
+    actors = world["actors"]
+    order = pending_order(world)
+    for name in SIGNED_IN:
+        listed = actors[name].user.call("GET", "/api/orders", params={"limit": 100})
+        ids = {o["id"] for o in listed.json()["items"]}
+        assert (order in ids) == (name in ("participant", "other participant")), name
+        assert all(actors[name].user.id in (o["customer_id"], o["store_id"])
+                   for o in listed.json()["items"]), name
+
+
 # -- the event matrix ------------------------------------------------------------------------------
 
 EVENT_TYPES = ("message", "message_deleted", "read", "delivered", "conversation", "typing",
-               "presence", "resync", "signed_out")
+               "presence", "resync", "signed_out", "order")
 
 
-def test_event_matrix(server, sse):
+def test_event_matrix(server, server_db, sse):
     """Each event type happens in one conversation; outsiders see none of it, participants see
     theirs. Another customer of the same store may see only the store's presence."""
     customer = server.register("customer", "Maria")
     store = server.register("store", "Sari-Sari")
     cid = customer.open_conversation(store)
     first = customer.send(cid, "first")  # now they are each other's counterparts for presence
+    product = stock(server_db(server), store, "Secret Milo")
     outsider_c = server.register("customer", "Outsider Customer")
     outsider_s = server.register("store", "Outsider Store")
     outsiders_cid = outsider_c.open_conversation(outsider_s)
@@ -718,6 +854,9 @@ def test_event_matrix(server, sse):
     customer.call("POST", f"/api/conversations/{cid}/typing", json={"state": "start"})
     store.call("PATCH", f"/api/conversations/{cid}/read", json={})
     customer.call("DELETE", f"/api/messages/{sent['id']}")
+    order = customer.call("POST", f"/api/conversations/{cid}/orders", json={
+        "items": [{"product_id": product, "quantity": 2}]}).json()["order"]["id"]
+    store.call("PATCH", f"/api/orders/{order}", json={"status": "accepted"})
     for method in ("POST", "DELETE"):
         customer.call(method, f"/api/conversations/{cid}/archive")
         store.call(method, f"/api/conversations/{cid}/block")
@@ -742,9 +881,9 @@ def test_event_matrix(server, sse):
     customer_types = {e.type for e in customer_streams["json"].events}
     store_types = {e.type for e in store_streams["json"].events}
     assert customer_types >= {"message", "delivered", "typing", "read", "message_deleted",
-                              "conversation"}
+                              "conversation", "order"}
     assert store_types >= {"message", "typing", "read", "message_deleted", "conversation",
-                           "presence"}
+                           "presence", "order"}
     assert {e.type for e in store_streams["html"].events} >= store_types
     assert resynced.events[0].type == "resync"
     assert customer_streams["html"].events[-1].type == "signed_out"
@@ -759,11 +898,15 @@ def test_event_matrix(server, sse):
     for stream in (*store_streams.values(), customer_streams["json"]):
         assert not stream.of_type("signed_out") and not stream.of_type("resync")
     assert not customer_streams["json"].closed.is_set()
+    for stream in (customer_streams["json"], store_streams["json"]):  # their order, accepted
+        assert [(e.json["order"]["id"], e.json["order"]["status"])
+                for e in stream.of_type("order")] == [(order, "accepted")]
 
     # The outsiders: nothing of the conversation, on either kind of stream. What they do get is
     # about their own conversation (their sentinel and its delivery tick), and the neighbour, who
     # talks to the same store, may learn that the store came online.
-    secrets = (cid, customer.id, first["id"], sent["id"], "secret order", "Maria")
+    secrets = (cid, customer.id, first["id"], sent["id"], "secret order", "Maria", order,
+               "Secret Milo")
     for name, (streams, own_cid) in watchers.items():
         allowed = {"message", "delivered"} | ({"presence"} if name == "neighbour" else set())
         for kind, stream in streams.items():

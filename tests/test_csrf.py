@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from elako.models import AuthSession, Conversation, Message, Product, QuickReply, User
+from elako.models import AuthSession, Conversation, Message, Order, Product, QuickReply, User
 from elako.jobs import get_queue
 from elako.services import activity, password_reset, verification
 from tests.conftest import PASSWORD, PageClient
@@ -62,6 +62,12 @@ def cases(world):
         "/api/quick-replies", json={"shortcut": "salamat", "text": "Salamat po!"}).json]
     reply_id = replies[0]["id"]
     store, product = world.store, world.product
+    # An order of the customer's in the conversation, pending: the customer may cancel it.
+    with world.app.app_context():
+        product_id = str(Product(store_id=world.store.id, name="Pandesal",
+                                 price_centavos=250).save().id)
+    order_id = customer.api.post(f"/api/conversations/{cid}/orders", json={
+        "items": [{"product_id": product_id, "quantity": 3}]}).json["order"]["id"]
     return {
         "auth.forgot_password": (anonymous, "/password-reset", {"email": customer.email},
                                  lambda: queued()["ready"]),
@@ -132,6 +138,12 @@ def cases(world):
                                     lambda: Message.objects(conversation_id=cid).count()),
         "pages.send_product": (store.page, f"/c/{cid}/products", {"product_id": product},
                                lambda: Message.objects(conversation_id=cid).count()),
+        "pages.place_order": (customer.page, f"/stores/{world.store.id}/orders",
+                              {f"quantity-{product_id}": "2"},
+                              lambda: Order.objects(customer_id=customer.id).count()),
+        "pages.change_order": (customer.page, f"/orders/{order_id}/status",
+                               {"status": "cancelled"},
+                               lambda: Order.objects.get(id=order_id).status),
     }
 
 
@@ -141,7 +153,8 @@ ENDPOINTS = ["auth.sign_in", "auth.sign_up", "auth.sign_out", "auth.forgot_passw
              "pages.delete_message", "pages.settings", "alerts.activity_signal",
              "alerts.email_alerts", "pages.change_password", "pages.end_session",
              "pages.end_other_sessions", "pages.delete_account", "pages.quick_replies_settings",
-             "pages.update_quick_reply", "pages.delete_quick_reply", "pages.business_hours"]
+             "pages.update_quick_reply", "pages.delete_quick_reply", "pages.business_hours",
+             "pages.place_order", "pages.change_order"]
 ENDPOINTS += ["pages.products", "pages.edit_product", "pages.product_stock",
               "pages.remove_product", "pages.ask_about_product", "pages.send_product"]  # issue 10
 # RFC 8058's one-click unsubscribe is POSTed by mail providers, with no token: the signed link in
