@@ -116,7 +116,6 @@ def world(server, server_db):
         "file": ("milo.png", tiny_png())}).json()["photo_url"].rsplit("/", 1)[-1]
     # The outsiders have a conversation of their own.
     actors["another customer"].user.open_conversation(actors["another store"].user)
-    product = stock(server_db(server), store, "Milo 1kg")
 
     # Anonymous: no cookie but a browser session of its own, so CSRF is not what stops it.
     anonymous = requests.Session()
