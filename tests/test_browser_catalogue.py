@@ -85,12 +85,22 @@ def test_a_store_keeps_its_catalogue_and_a_customer_asks_about_a_product_without
     expect(out.get_by_role("spinbutton")).to_have_count(0)
     expect(page.get_by_role("button", name="Place order")).to_be_visible()
 
-    # Enter in a quantity places the order (part B's route), not an "Ask about this".
+    # Enter in a quantity places the order, not an "Ask about this"; the conversation shows it,
+    # priced by the catalogue, and the customer can still cancel it, all without JavaScript.
     kape.get_by_label(re.compile("Quantity")).fill("2")
+    page.get_by_label("Note").fill("Pakibalot po")
     with page.expect_request(lambda r: r.method == "POST") as posted:
         kape.get_by_label(re.compile("Quantity")).press("Enter")
     assert posted.value.url.endswith(f"/stores/{store.id}/orders")
-    assert "quantity-" in posted.value.post_data
+    expect(page).to_have_url(re.compile(r"/c/[0-9a-f]{24}$"))
+    order = page.locator(".order-card")
+    expect(order.locator(".order-lines")).to_have_text(re.compile(
+        r"2 × Kape 3-in-1 \(10 sachets\)\s*₱130\.00"))
+    expect(order.locator(".order-total")).to_contain_text("₱130.00")
+    expect(order.locator(".order-status")).to_have_text("Waiting for the store")
+    expect(order.locator(".order-note")).to_have_text("Note: Pakibalot po")
+    order.get_by_role("button", name="Cancel order").click()
+    expect(page.locator(".order-card .order-status")).to_have_text("Cancelled")
     page.goto(f"/stores/{store.id}")
 
     # "Ask about this" opens the conversation with the product's card.
