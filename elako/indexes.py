@@ -8,7 +8,7 @@ so this needs MONGODB_URI.
 
 from bson import ObjectId
 
-from .models import AuthSession, Conversation, Message, Product, User
+from .models import AuthSession, Conversation, Message, Order, Product, QuickReply, User
 
 
 def hot_queries():
