@@ -58,8 +58,11 @@ class EqualityIndexes:
         wanted = set()
         for index in indexes.values():
             fields = tuple(field for field, _ in (index.get("key") or ()))
-            if fields and all(isinstance(f, str) for f in fields) and "_id" not in fields:
-                wanted.update({fields[:1], fields})
+            if not fields or not all(isinstance(f, str) for f in fields) or fields[0] == "_id":
+                continue  # `_id` is looked up directly
+            wanted.add(fields[:1])
+            if "_id" not in fields:  # an index ending in `_id` (a sort's tie-break) maps its prefix
+                wanted.add(fields)
         return wanted
 
     def rebuild(self, indexes, documents):

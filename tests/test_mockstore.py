@@ -107,6 +107,7 @@ def test_indexed_queries_answer_as_a_scan_would_through_every_kind_of_write():
     collection.insert_one({"n": 0, "b": {"c": "x"}})  # a document before the next index exists
     collection.create_index("b.c")
     collection.create_index([("a", 1), ("b.c", -1)])  # a compound key, nulls and all
+    collection.create_index([("tags", 1), ("n", 1), ("_id", -1)])  # ending in _id, as sorts do
     for step in range(600):
         operation = rng.random()
         target = _random_filter(rng, ids)
@@ -167,3 +168,17 @@ def test_unique_indexes_still_refuse_duplicates_and_keep_the_first():
     collection.update_one({"email": "ben@example.ph"}, {"$set": {"email": "dee@example.ph"}})
     assert collection.count_documents({"email": "ben@example.ph"}) == 0
     assert collection.count_documents({"email": "dee@example.ph"}) == 1
+
+
+def test_an_index_ending_in_id_still_maps_its_first_field():
+    """Inboxes are indexed (participants, -last_activity_at, -_id): the map of `participants`
+    must exist, or every inbox and presence query scans all conversations."""
+    mockstore.install()
+    collection = mongomock.MongoClient().db.conversations
+    collection.create_index([("participants", 1), ("last_activity_at", -1), ("_id", -1)])
+    ana, ben = ObjectId(), ObjectId()
+    collection.insert_many([{"participants": [ana, ObjectId()], "n": n} for n in range(3)]
+                           + [{"participants": [ben, ObjectId()], "n": 9}])
+    maps = mockstore._indexes(collection._store)
+    assert maps.candidates({"participants": ben, "n": {"$gt": 0}}) is not None
+    assert [d["n"] for d in collection.find({"participants": ben})] == [9]
