@@ -6,6 +6,7 @@ import json
 import re
 import threading
 import zipfile
+from datetime import timedelta
 
 import pytest
 
@@ -151,8 +152,12 @@ def test_the_limit_check_takes_back_the_latest_beyond_it(app, people):
         add(store, f"r{n}")
     with app.app_context():
         user = User.objects.get(id=store.id)
-        extra = QuickReply(store_id=user.id, shortcut="extra", shortcut_key="extra", text="Extra")
-        extra.save(force_insert=True)  # as if it had passed the count with the 50th
+        # As if it had passed the count with the 50th, a moment after it (in the same millisecond
+        # the order between the two would fall to their random ids).
+        latest = QuickReply.objects(store_id=user.id).order_by("-created_at").first().created_at
+        extra = QuickReply(store_id=user.id, shortcut="extra", shortcut_key="extra", text="Extra",
+                           created_at=latest + timedelta(milliseconds=1))
+        extra.save(force_insert=True)
         with pytest.raises(InvalidInput):
             quick_replies._undo_beyond_limit(extra)
         assert QuickReply.objects(store_id=user.id).count() == MAX_QUICK_REPLIES
