@@ -60,6 +60,7 @@ bench/node/node_modules/.package-lock.json: bench/node/package.json bench/node/p
 bench: install-dev bench/node/node_modules/.package-lock.json
 	$(BIN)/python bench/page_weight.py
 	$(BIN)/python bench/fanout.py
+	$(BIN)/python bench/stream_memory.py
 	$(BIN)/python bench/run.py --write-docs
 
 clean:

@@ -89,10 +89,34 @@ def post_worker_init(worker):
         shut_down(worker.wsgi)
 
     gevent.spawn(watch)
+    if os.environ.get("TRACEMALLOC_SNAPSHOTS"):
+        _snapshots_on_signal(os.environ["TRACEMALLOC_SNAPSHOTS"])
     if os.environ.get("START_JOB_WORKER") == "1":
         from elako.jobs.worker import Worker
 
         gevent.spawn(Worker(worker.wsgi).run, stopping=lambda: not worker.alive)
+
+
+def _snapshots_on_signal(folder):
+    """For bench/stream_memory.py: trace the worker's allocations, and write a tracemalloc snapshot
+    into `folder` on each SIGUSR2 (which gunicorn's workers leave unused)."""
+    import gc
+    import itertools
+    import signal
+    import tracemalloc
+
+    import gevent
+
+    tracemalloc.start()
+    numbers = itertools.count()
+
+    def take():
+        gc.collect()
+        path = os.path.join(folder, f"{os.getpid()}-{next(numbers)}.snapshot")
+        tracemalloc.take_snapshot().dump(path + ".partial")
+        os.replace(path + ".partial", path)  # whole, or not there yet
+
+    gevent.signal_handler(signal.SIGUSR2, take)
 
 
 def _start_metrics_afresh():

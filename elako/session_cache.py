@@ -25,6 +25,7 @@ class SessionCache:
         self.generation = 0  # bumped by `clear`: a read that started before it must not be cached
         self._hides_presence = {}  # user id -> (bool, cached until)
         self._user_changes = 0  # bumped by every user change heard: the same rule, for user reads
+        self._next_sweep = 0.0
 
     @property
     def enabled(self):
@@ -46,7 +47,9 @@ class SessionCache:
         """Remember a session read from the database when the read began at `generation`."""
         if not self.enabled or generation != self.generation or self.signed_out(session_id):
             return
-        self._entries[session_id] = (session, user, time.monotonic() + self.seconds)
+        now = time.monotonic()
+        self._drop_expired(now)
+        self._entries[session_id] = (session, user, now + self.seconds)
 
     def signed_out(self, session_id):
         """Whether this process heard that the session was signed out (recently)."""
@@ -83,9 +86,27 @@ class SessionCache:
         began = (self.generation, self._user_changes)
         loaded = load(unknown)
         if self.enabled and began == (self.generation, self._user_changes):
-            until = time.monotonic() + self.seconds
+            now = time.monotonic()
+            self._drop_expired(now)
+            until = now + self.seconds
             self._hides_presence.update((uid, (uid in loaded, until)) for uid in unknown)
         return hidden | loaded
+
+    def _drop_expired(self, now):
+        """An entry read after it expired is dropped then; this drops those nobody reads again (a
+        one-off integration's token, a user who left), which would otherwise stay for the life of
+        the worker, each holding a session's and a user's documents. At most once an entry's
+        lifetime, so its cost is spread over the puts of that time."""
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + self.seconds
+        self._entries = {sid: entry for sid, entry in self._entries.items() if entry[2] >= now}
+        self._hides_presence = {uid: entry for uid, entry in self._hides_presence.items()
+                                if entry[1] >= now}
+
+    def __len__(self):
+        """How many sessions and presence settings it holds."""
+        return len(self._entries) + len(self._hides_presence)
 
     def clear(self):
         self._entries.clear()

@@ -39,6 +39,20 @@ def test_the_page_stream_is_live_before_its_first_byte_too(server, pair, sse):
         stream.close()
 
 
+@pytest.mark.parametrize("path", ["/api/events", "/events"])
+def test_a_stream_answered_to_head_gives_its_slot_back(live_server, sse, path):
+    """A HEAD request opens a stream (a slot of the account's few, the user counted online) whose
+    body is never read: closing the response must give it back, or a monitoring probe would lock
+    the account out of live updates until the slots expired."""
+    server = live_server(MAX_STREAMS_PER_USER="2", PRESENCE_TTL_SECONDS="60")
+    store = server.register("store", "Aling Nena's Store")
+    headers = cookie_header(store.browser()) if path == "/events" else store.headers
+    for _ in range(3):
+        assert requests.head(server.url + path, headers=headers, timeout=10).status_code == 200
+    streams = [sse(server.url + path, headers=headers) for _ in range(2)]
+    assert [stream.status for stream in streams] == [200, 200]
+
+
 def test_each_stream_gets_its_own_reconnect_delay_within_the_configured_spread(live_server, sse):
     server = live_server(SSE_RETRY_MS="1000", SSE_RETRY_JITTER_MS="9000")
     store = server.register("store", "Tindahan ni Aling Rosa")

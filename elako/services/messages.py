@@ -277,8 +277,8 @@ def mark_read(user, conversation_id, *, up_to_seq=None):
     return count, read_at
 
 
-def mark_delivered(user, sent=None):
-    """Record that messages to `user` reached one of their live connections, and tell the senders.
+def mark_delivered(user_id, sent=None):
+    """Record that messages to `user_id` reached one of their live connections; tell the senders.
 
     `sent` holds the payloads of messages a stream just sent the user (one write for the lot);
     without it, everything still undelivered (the user just came online). Each message is marked
@@ -286,7 +286,7 @@ def mark_delivered(user, sent=None):
     """
     if sent is None:
         pending = [(m.id, m.conversation_id, m.sender_id, m.seq) for m in Message.objects(
-            receiver_id=user.id, delivered_at=None, read_at=None).only(
+            receiver_id=user_id, delivered_at=None, read_at=None).only(
                 "id", "conversation_id", "sender_id", "seq")]
     else:
         pending = [(ObjectId(m["id"]), ObjectId(m["conversation_id"]), ObjectId(m["sender_id"]),
@@ -296,7 +296,7 @@ def mark_delivered(user, sent=None):
     delivered_at = utcnow()
     ids = [message_id for message_id, *_ in pending]
     # Not once read: a `delivered` after the `read` would turn the sender's ticks back.
-    count = Message.objects(id__in=ids, receiver_id=user.id, delivered_at=None, read_at=None).update(
+    count = Message.objects(id__in=ids, receiver_id=user_id, delivered_at=None, read_at=None).update(
         set__delivered_at=delivered_at)
     if count:
         changed = set(_changed_by_us(ids, count, delivered_at=delivered_at))

@@ -115,10 +115,10 @@ def forget(user_id):
     redis.zrem(_online_key(), str(user_id))
 
 
-def heartbeat(user, connection_id):
+def heartbeat(user_id, connection_id):
     """Keep a stream counted as live. Heartbeats are sent in one batch per HEARTBEAT_FLUSH_SECONDS
     for the whole worker (`flush_heartbeats`), not a round trip each."""
-    _pending_heartbeats()[connection_id] = str(user.id)
+    _pending_heartbeats()[connection_id] = str(user_id)
 
 
 HEARTBEAT_FLUSH_SECONDS = 1.0
@@ -143,20 +143,20 @@ def flush_heartbeats():
     pipe.execute()
 
 
-def disconnect(user, connection_id):
+def disconnect(user_id, connection_id):
     grace = current_app.config["PRESENCE_GRACE_SECONDS"]
     now = time.time()
     redis = get_redis()
     _pending_heartbeats().pop(connection_id, None)
     pipe = redis.pipeline(transaction=False)
-    pipe.zrem(_key(user.id, "conns"), connection_id)
-    pipe.set(_key(user.id, "linger"), 1, px=int(grace * 1000))
-    pipe.zcount(_key(user.id, "conns"), now, "+inf")
+    pipe.zrem(_key(user_id, "conns"), connection_id)
+    pipe.set(_key(user_id, "linger"), 1, px=int(grace * 1000))
+    pipe.zcount(_key(user_id, "conns"), now, "+inf")
     *_, still_live = pipe.execute()
     if not still_live:
         # The last stream closed: settle the user after the grace period, not when this stream's
         # heartbeat would have run out. (A stream opening meanwhile is found by the settling.)
-        redis.zadd(_online_key(), {str(user.id): now + grace})
+        redis.zadd(_online_key(), {str(user_id): now + grace})
 
 
 def sweep():

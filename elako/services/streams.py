@@ -152,8 +152,14 @@ class EventStream:
     `resuming`: `last_event_id` is where an earlier stream of the same client stopped (a
     reconnect), not a cursor from some other source (a page drawn before the stream opened)."""
 
+    # A worker holds thousands of these: slots rather than a dict each, and the user's id rather
+    # than their document.
+    __slots__ = ("user_id", "session_id", "deadline", "bus", "hub", "subscription", "undelivered",
+                 "mark_again_at", "heard_since", "connection_id", "first_here", "opening",
+                 "replaying", "replayed_all", "cursor")
+
     def __init__(self, user, session, last_event_id, *, resuming=False):
-        self.user = user
+        self.user_id = user.id
         self.session_id = str(session.id)
         self.deadline = time.monotonic() + (session.expires_at - utcnow()).total_seconds()
         self.bus, self.hub = get_bus(), get_hub()
@@ -215,53 +221,52 @@ class EventStream:
                 yield from self._stored()
             if self.first_here and not self.replayed_all:
                 self.undelivered = []
-                messages.mark_delivered(self.user)  # what was replayed, and whatever else waited
-            yield from self._live()
+                messages.mark_delivered(self.user_id)  # what was replayed, and whatever else waited
+            # The live loop is here rather than a generator of its own: every idle stream keeps
+            # each level of nesting in its saved greenlet stack.
+            heartbeat = current_app.config["SSE_HEARTBEAT_SECONDS"]
+            next_beat = time.monotonic() + heartbeat
+            next_session_check = time.monotonic() + SESSION_RECHECK_SECONDS
+            while True:
+                if self.undelivered and (self.subscription.idle()
+                                         or len(self.undelivered) >= DELIVERED_BATCH):
+                    self._mark_delivered()
+                wake = min(next_beat, self.deadline)
+                item = self.subscription.get(timeout=max(0, wake - time.monotonic()))
+                if item is SHUTDOWN:
+                    yield Reconnect(retry_ms())
+                    return
+                if item is CATCH_UP:
+                    # Also where a sign-out that came before the subscription took effect is caught.
+                    if not self._session_stored():
+                        yield _signed_out("signed_out")
+                        return
+                    yield from self._stored()
+                elif item is not None and item.id is None:
+                    if item.type == "session_revoked":
+                        if item.data["session_id"] == self.session_id:
+                            yield _signed_out("signed_out")
+                            return
+                    else:
+                        yield item
+                elif item is not None and parse_id(item.id) > parse_id(self.cursor):
+                    yield item
+                    self._sent(item)
+                now = time.monotonic()
+                if now >= self.deadline:
+                    yield _signed_out("expired")
+                    return
+                if now >= next_beat:
+                    yield KEEPALIVE
+                    presence.heartbeat(self.user_id, self.connection_id)
+                    next_beat = now + heartbeat
+                    if now >= next_session_check:
+                        if not self._session_alive():
+                            yield _signed_out("signed_out")
+                            return
+                        next_session_check = now + SESSION_RECHECK_SECONDS
         finally:
             self.close()
-
-    def _live(self):
-        heartbeat = current_app.config["SSE_HEARTBEAT_SECONDS"]
-        next_beat = time.monotonic() + heartbeat
-        next_session_check = time.monotonic() + SESSION_RECHECK_SECONDS
-        while True:
-            if self.undelivered and (self.subscription.idle()
-                                     or len(self.undelivered) >= DELIVERED_BATCH):
-                self._mark_delivered()
-            wake = min(next_beat, self.deadline)
-            item = self.subscription.get(timeout=max(0, wake - time.monotonic()))
-            if item is SHUTDOWN:
-                yield Reconnect(retry_ms())
-                return
-            if item is CATCH_UP:
-                # Also where a sign-out that came before the subscription took effect is caught.
-                if not self._session_stored():
-                    yield _signed_out("signed_out")
-                    return
-                yield from self._stored()
-            elif item is not None and item.id is None:
-                if item.type == "session_revoked":
-                    if item.data["session_id"] == self.session_id:
-                        yield _signed_out("signed_out")
-                        return
-                else:
-                    yield item
-            elif item is not None and parse_id(item.id) > parse_id(self.cursor):
-                yield item
-                self._sent(item)
-            now = time.monotonic()
-            if now >= self.deadline:
-                yield _signed_out("expired")
-                return
-            if now >= next_beat:
-                yield KEEPALIVE
-                presence.heartbeat(self.user, self.connection_id)
-                next_beat = now + heartbeat
-                if now >= next_session_check:
-                    if not self._session_alive():
-                        yield _signed_out("signed_out")
-                        return
-                    next_session_check = now + SESSION_RECHECK_SECONDS
 
     def _session_alive(self):
         """Whether the stream's session still stands. A sign-out reaches every worker's hub, so
@@ -291,7 +296,7 @@ class EventStream:
         newest instead: past that, reloading the page's state costs less than the events."""
         budget = current_app.config["STREAM_REPLAY_MAX_BYTES"]
         try:
-            for count, event in enumerate(self.bus.read_after(self.user.id, self.cursor), 1):
+            for count, event in enumerate(self.bus.read_after(self.user_id, self.cursor), 1):
                 budget -= event.size
                 if budget < 0:
                     raise HistoryGap("more to replay than one replay sends")
@@ -301,13 +306,13 @@ class EventStream:
                     return
         except HistoryGap:
             self.replayed_all = False
-            newest = self.bus.latest_id(self.user.id)
+            newest = self.bus.latest_id(self.user_id)
             yield _resync(newest)
             self.cursor = newest
 
     def _sent(self, event):
         self.cursor = event.id
-        if event.type == "message" and event.data["message"]["receiver_id"] == str(self.user.id):
+        if event.type == "message" and event.data["message"]["receiver_id"] == str(self.user_id):
             self.undelivered.append(event.data["message"])
 
     def _mark_delivered(self):
@@ -319,19 +324,19 @@ class EventStream:
             return
         sent, self.undelivered = self.undelivered, []
         try:
-            messages.mark_delivered(self.user, sent)
+            messages.mark_delivered(self.user_id, sent)
         except pymongo.errors.ConnectionFailure as exc:
             self.undelivered = sent + self.undelivered
             self.mark_again_at = time.monotonic() + current_app.config["SSE_HEARTBEAT_SECONDS"]
             log.warning("could not mark %d messages to %s delivered: %s",
-                        len(sent), self.user.id, exc)
+                        len(sent), self.user_id, exc)
         except redis.RedisError as exc:
             log.warning("could not announce the delivery of %d messages to %s: %s",
-                        len(sent), self.user.id, exc)
+                        len(sent), self.user_id, exc)
 
     def close(self):
-        """Give back what the stream holds; safe to call more than once, and once only: the
-        response calls it again after the generator did, outside the app context."""
+        """Give back what the stream holds. Safe to call again (the response body closes it after
+        `events` did); only the first call does anything."""
         connection_id, self.connection_id = self.connection_id, None
         if connection_id is None:
             return
@@ -339,11 +344,11 @@ class EventStream:
             self.hub.unsubscribe(self.subscription)
         metrics.OPEN_STREAMS.dec()
         try:
-            presence.disconnect(self.user, connection_id)
+            presence.disconnect(self.user_id, connection_id)
         except redis.RedisError as exc:
             # Redis is away: the connection's presence entry expires by itself (its TTL).
             log.warning("stream %s of %s closed without Redis: %s",
-                        connection_id, self.user.id, exc)
+                        connection_id, self.user_id, exc)
 
 
 def poll(stream, timeout):
