@@ -2,6 +2,8 @@
 past QUEUE_LIMIT it stops getting copies, and catches up from its Redis stream once it has sent what
 it holds. These test one stream's subscription to the worker's hub directly."""
 
+import functools
+import threading
 import time
 
 import gevent
@@ -9,6 +11,29 @@ import gevent
 from elako.realtime.hub import CATCH_UP, QUEUE_LIMIT, SHUTDOWN, Subscription
 
 
+def in_a_thread_of_its_own(test):
+    """Run `test` on a fresh gevent hub: the main thread's may hold greenlets that earlier
+    in-process tests left behind, blocked on sockets gevent does not patch here."""
+    @functools.wraps(test)
+    def run():
+        failure = []
+
+        def body():
+            try:
+                test()
+            except BaseException as exc:  # noqa: BLE001 - handed to the test's own thread
+                failure.append(exc)
+
+        thread = threading.Thread(target=body, daemon=True)
+        thread.start()
+        thread.join(30)
+        assert not thread.is_alive(), "the subscription never answered"
+        if failure:
+            raise failure[0]
+    return run
+
+
+@in_a_thread_of_its_own
 def test_events_come_out_in_the_order_they_were_delivered():
     subscription = Subscription("user-1")
     for n in range(5):
@@ -17,6 +42,7 @@ def test_events_come_out_in_the_order_they_were_delivered():
     assert subscription.idle()
 
 
+@in_a_thread_of_its_own
 def test_a_quiet_subscription_answers_none_after_its_timeout():
     subscription = Subscription("user-1")
     started = time.monotonic()
@@ -25,12 +51,14 @@ def test_a_quiet_subscription_answers_none_after_its_timeout():
     assert subscription.get(timeout=0) is None
 
 
+@in_a_thread_of_its_own
 def test_a_waiting_stream_wakes_when_an_event_is_delivered():
     subscription = Subscription("user-1")
     gevent.spawn_later(0.02, subscription.deliver, "event")
     assert subscription.get(timeout=5) == "event"
 
 
+@in_a_thread_of_its_own
 def test_a_stream_that_falls_behind_holds_no_more_than_the_limit_then_catches_up():
     subscription = Subscription("user-1")
     for n in range(QUEUE_LIMIT + 100):
@@ -42,6 +70,7 @@ def test_a_stream_that_falls_behind_holds_no_more_than_the_limit_then_catches_up
     assert subscription.get(timeout=0) == "after catching up"
 
 
+@in_a_thread_of_its_own
 def test_a_lagging_stream_still_hears_that_the_worker_stops():
     subscription = Subscription("user-1")
     for n in range(QUEUE_LIMIT + 1):
