@@ -98,3 +98,42 @@ def test_a_failed_store_takes_its_count_back_when_mongodb_answers_again(app, red
     view = store.api.get(f"/api/conversations/{cid}").json
     assert view["unread"] == 1 and view["last_message"]["preview"] == "Magandang umaga po"
     assert len(events(app, redis, store.id)) == 1
+
+
+def test_a_retry_while_the_first_attempt_is_still_announcing_is_announced_once(
+        app, redis, chat, monkeypatch):
+    """A client that gave up waiting sends again while its first attempt, stored already, has not
+    announced yet: both announce, each participant's stream takes the message once, and what
+    follows a send (email alert, webhooks) runs once."""
+    customer, store, cid = chat
+    followed = []
+    monkeypatch.setattr(messages.followups, "message_sent",
+                        lambda message, conversation: followed.append(message.id))
+    announce, retries = messages._announce, []
+
+    def retry_first(message, conversation):
+        if not retries:  # the first attempt, stored, about to announce
+            retries.append(None)
+            retries[0] = send(customer, cid, "Pabili po ng Milo", "slow-1")
+        announce(message, conversation)
+
+    monkeypatch.setattr(messages, "_announce", retry_first)
+    first = send(customer, cid, "Pabili po ng Milo", "slow-1")
+    [retry] = retries
+    assert (first.status_code, retry.status_code) == (201, 200)
+    assert retry.json["id"] == first.json["id"]
+    for person in (customer, store):
+        assert [e["message"]["id"] for e in events(app, redis, person.id)] == [first.json["id"]]
+    assert [str(message_id) for message_id in followed] == [first.json["id"]]
+    assert store.api.get(f"/api/conversations/{cid}").json["unread"] == 1
+
+
+def test_a_retry_after_the_claims_expired_looks_in_the_stream_before_announcing(
+        app, redis, chat, monkeypatch):
+    customer, store, cid = chat
+    first = send(customer, cid, "May Bear Brand po?", "late-1")
+    monkeypatch.setattr(messages, "CLOCK_SKEW", messages.ANNOUNCE_ONCE_SECONDS + 60)  # as if later
+    redis.delete(*redis.keys("*:once:*"))  # the claims expired
+    retry = send(customer, cid, "May Bear Brand po?", "late-1")
+    assert retry.status_code == 200 and retry.json["id"] == first.json["id"]
+    assert len(events(app, redis, store.id)) == 1 and len(events(app, redis, customer.id)) == 1

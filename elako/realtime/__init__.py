@@ -87,14 +87,16 @@ def broadcast(kind, subject):
     get_redis().publish(_control_channel(current_app), f"{kind} {subject}")
 
 
-def notify(event_type, payloads):
+def notify(event_type, payloads, *, once=None, once_seconds=None):
     """Store and announce one durable event per recipient: `payloads` maps user id -> data.
 
     Each recipient gets data shaped for them (their unread count, the other party's name), so the
-    stream renders without another database read. Returns {user_id: event id}.
+    stream renders without another database read. Returns {user_id: event id}. `once`,
+    `once_seconds`: see `EventBus.publish` (an id is None for a recipient who had the event).
     """
     recipients = list(payloads)
-    ids = get_bus().publish([(str(user), event_type, payloads[user]) for user in recipients])
+    ids = get_bus().publish([(str(user), event_type, payloads[user]) for user in recipients],
+                            once=once, once_seconds=once_seconds)
     return dict(zip(recipients, ids))
 
 

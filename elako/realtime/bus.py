@@ -28,8 +28,10 @@ from ..extensions import run_pipeline, script_sha
 
 # Append + cap + keep-alive + announce, atomically, so a listener never sees an id that XRANGE
 # cannot find, and the stream never grows past its caps: ARGV[1] entries and ARGV[7] bytes of
-# stored data (KEYS[2] keeps the running total; the newest entry always stays).
+# stored data (KEYS[2] keeps the running total; the newest entry always stays). With a KEYS[3],
+# only once: the first call claims that key for ARGV[8] seconds, later ones append nothing.
 PUBLISH_SCRIPT = """
+if #KEYS > 2 and not redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[8]) then return false end
 local id = redis.call('XADD', KEYS[1], '*', 'type', ARGV[3], 'data', ARGV[6])
 local total = redis.call('INCRBY', KEYS[2], string.len(ARGV[6]))
 local excess = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[1])
@@ -117,25 +119,32 @@ class EventBus:
     def channel(self, user_id):
         return f"{self.prefix}:{{{user_id}}}:live"
 
-    def publish(self, events):
+    def publish(self, events, *, once=None, once_seconds=None):
         """Store and announce durable events, given as (user_id, type, data) triples.
 
         One round trip for all recipients (one per recipient on a cluster). Returns the new stream
-        ids, in order.
+        ids, in order. `once`: a name for what the events announce; a user's stream takes an event
+        of that name once within `once_seconds`, however many requests publish it (None in the
+        result where it already had it).
         """
         calls = []
         for user_id, event_type, data in events:
             text = dumps(data)
-            calls.append({"keys": [self.stream_key(user_id), self._bytes_key(user_id)],
-                          "args": [self.maxlen, self.ttl_seconds, event_type, text,
-                                   self.channel(user_id), crypto.encrypt(text), self.max_bytes]})
-        metrics.EVENTS_PUBLISHED.inc(len(calls))
+            keys = [self.stream_key(user_id), self._bytes_key(user_id)]
+            args = [self.maxlen, self.ttl_seconds, event_type, text, self.channel(user_id),
+                    crypto.encrypt(text), self.max_bytes]
+            if once:
+                keys.append(f"{self.prefix}:{{{user_id}}}:once:{once}")
+                args.append(once_seconds)
+            calls.append({"keys": keys, "args": args})
 
         def fill(pipe):
             for call in calls:
-                pipe.evalsha(PUBLISH_SHA, 2, *call["keys"], *call["args"])
+                pipe.evalsha(PUBLISH_SHA, len(call["keys"]), *call["keys"], *call["args"])
 
-        return run_pipeline(self.redis, fill, [PUBLISH_SCRIPT])
+        ids = run_pipeline(self.redis, fill, [PUBLISH_SCRIPT])
+        metrics.EVENTS_PUBLISHED.inc(sum(1 for event_id in ids if event_id))
+        return ids
 
     def announce(self, user_ids, event_type, data):
         """Send an ephemeral event to whoever of `user_ids` is connected right now."""

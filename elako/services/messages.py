@@ -186,14 +186,16 @@ def _retried(user, message):
             return existing
         _announce(message, Conversation.objects.get(id=conversation.id))
         return message
-    if not _announced(existing):
+    # While the first attempt's claim lasts, announcing again is safe (and finishes what the first
+    # attempt may still be doing, or left half done); after that, only if the stream lacks it.
+    claimed_until = existing.created_at + timedelta(seconds=ANNOUNCE_ONCE_SECONDS - CLOCK_SKEW)
+    if utcnow() < claimed_until or not _announced(existing):
         _announce(existing, conversation)
     return existing
 
 
 def _announced(message):
-    """Whether `message` is already in its sender's event stream (the announcement of both
-    participants is one Redis call, so the sender's stream tells for both)."""
+    """Whether `message` is already in its sender's event stream."""
     wanted = str(message.id)
     return any(event.type == "message" and event.data["message"]["id"] == wanted
                for event in realtime.get_bus().newest(str(message.sender_id), ANNOUNCED_LOOKBACK))
@@ -202,18 +204,26 @@ def _announced(message):
 # A retry that finds its message unannounced among the sender's last this many events announces it.
 ANNOUNCED_LOOKBACK = 200
 
+# Each participant's stream takes a message's event once within this many seconds, however many
+# attempts announce it: a retry that comes while the first attempt is still between storing and
+# announcing (a client that gave up waiting) adds nothing. The claims cost Redis about 100 bytes
+# per participant of a message with a client_id (only those are retried) for this long.
+ANNOUNCE_ONCE_SECONDS = 600
+CLOCK_SKEW = 60  # between the hosts that stamp created_at and the Redis that expires the claims
+
 
 def _announce(message, conversation):
     sender, receiver = message.sender_id, message.receiver_id
-    realtime.notify("message", {
+    ids = realtime.notify("message", {
         sender: {"message": message_payload(message),
                  "conversation": conversation_payload(conversation, sender)},
         receiver: {"message": message_payload(message),
                    "conversation": conversation_payload(conversation, receiver),
                    "unread_total": unread_total(receiver)},
-    })
-    followups.message_sent(message, conversation)  # email alert check, webhooks (issue 12)
-    metrics.MESSAGES_SENT.inc()
+    }, once=message.dedupe_key and f"message:{message.id}", once_seconds=ANNOUNCE_ONCE_SECONDS)
+    if ids[receiver]:  # not when another attempt reached the receiver first
+        followups.message_sent(message, conversation)  # email alert check, webhooks (issue 12)
+        metrics.MESSAGES_SENT.inc()
 
 
 def list_messages(user, conversation_id, *, before=None, limit=None):
