@@ -143,3 +143,27 @@ def test_closing_the_last_tab_goes_offline_after_the_grace_period_not_the_heartb
     tab.close()
     watching.wait_for(lambda e: e.type == "presence" and not e.json["online"], timeout=15)
     assert time.monotonic() - closed < 10
+
+
+def test_a_worker_flushes_many_heartbeats_in_slices_and_each_stream_stays_live(
+        app, redis, monkeypatch):
+    from elako.extensions import get_redis
+    from elako.services import presence
+
+    monkeypatch.setattr(presence, "HEARTBEAT_BATCH", 3)
+    with app.app_context():
+        client = get_redis()
+        pipelines, pipeline = [], client.pipeline
+        monkeypatch.setattr(client, "pipeline", lambda **options: pipelines.append(options)
+                            or pipeline(**options))
+        for n in range(7):
+            presence.heartbeat(f"user-{n}", f"tab-{n}")
+        before = time.time()
+        presence.flush_heartbeats()
+        assert len(pipelines) == 3  # 3 + 3 + 1
+        ttl = app.config["PRESENCE_TTL_SECONDS"]
+        for n in range(7):
+            assert redis.zscore(presence._key(f"user-{n}", "conns"), f"tab-{n}") >= before + ttl
+            assert redis.zscore(presence._online_key(), f"user-{n}") >= before + ttl
+        presence.flush_heartbeats()  # nothing beat since
+        assert len(pipelines) == 3

@@ -231,8 +231,7 @@ class EventStream:
                 if self.undelivered and (self.subscription.idle()
                                          or len(self.undelivered) >= DELIVERED_BATCH):
                     self._mark_delivered()
-                wake = min(next_beat, self.deadline)
-                item = self.subscription.get(timeout=max(0, wake - time.monotonic()))
+                item = self.subscription.get(until=min(next_beat, self.deadline))
                 if item is SHUTDOWN:
                     yield Reconnect(retry_ms())
                     return
@@ -361,7 +360,7 @@ def poll(stream, timeout):
             events += stream._stored(limit=POLL_LIMIT)
         deadline = time.monotonic() + timeout
         while not events and time.monotonic() < deadline:
-            item = stream.subscription.get(timeout=max(0, deadline - time.monotonic()))
+            item = stream.subscription.get(until=deadline)
             if item is CATCH_UP:
                 events += stream._stored(limit=POLL_LIMIT)
             elif item is SHUTDOWN:
