@@ -12,7 +12,7 @@ import re
 import time
 import uuid
 
-from flask import g, has_request_context, request
+from flask import g, has_app_context, has_request_context, request
 
 from config import JsonLogFormatter
 
@@ -35,16 +35,18 @@ def _route():
     return request.url_rule.rule if request.url_rule else "unmatched"
 
 
-def _request_fields():
-    if not has_request_context():
-        return {}
-    user = g.get("user")
-    return {"request_id": request_id(), "user_id": str(user.id) if user else None,
-            "route": _route()}
+def request_fields():
+    """What a log line says of the request it comes from. A JSON event stream runs in an app
+    context of its own, not the request's (blueprints/events.py): it keeps them in `g.log_fields`."""
+    if has_request_context():
+        user = g.get("user")
+        return {"request_id": request_id(), "user_id": str(user.id) if user else None,
+                "route": _route()}
+    return (g.get("log_fields") or {}) if has_app_context() else {}
 
 
 def init_app(app):
-    JsonLogFormatter.request_fields = staticmethod(_request_fields)
+    JsonLogFormatter.request_fields = staticmethod(request_fields)
 
     @app.before_request
     def start_clock():

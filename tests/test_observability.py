@@ -34,6 +34,26 @@ def test_an_error_names_its_request_id(api, client):
     assert missing.json["error"]["request_id"] == missing.headers["X-Request-ID"]
 
 
+def test_a_json_streams_log_lines_name_its_request(chat, monkeypatch):
+    """A JSON stream runs without the request's context (it would stay in memory as long as the
+    stream): what it logs still names the request, the user and the route."""
+    from elako import logs
+    from elako.services import streams
+
+    customer, _, _ = chat
+    fields = []
+
+    def events(stream):
+        fields.append(logs.request_fields())  # what a line logged from the stream would say
+        yield from ()
+
+    monkeypatch.setattr(streams.EventStream, "events", events)
+    response = customer.api.get("/api/events", headers={"X-Request-ID": "shop-42-stream"})
+    response.get_data()
+    assert fields == [{"request_id": "shop-42-stream", "user_id": customer.id,
+                       "route": "/api/events"}]
+
+
 def test_metrics_are_not_served_without_a_token_configured(api):
     assert api.get("/metrics").status_code == 404
 

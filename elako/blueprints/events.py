@@ -16,7 +16,7 @@ from flask import current_app, g, jsonify, render_template, request, stream_with
 from flask_sse import Message as FlaskSSEMessage
 from flask_sse import ServerSentEventsBlueprint
 
-from .. import realtime
+from .. import logs, realtime
 from ..errors import Unauthorized
 from ..extensions import get_redis
 from ..identity import load_from_bearer, load_from_cookie
@@ -130,7 +130,9 @@ class EventStreamBlueprint(ServerSentEventsBlueprint):
         if render is None:
             # JSON needs only the app. The request's context (its objects, the signed-in user's and
             # session's documents) would otherwise stay in memory for as long as the stream is open.
-            chunks = generate(app.app_context())
+            context = app.app_context()
+            context.g.log_fields = logs.request_fields()  # the stream's log lines name its request
+            chunks = generate(context)
         else:
             chunks = stream_with_context(generate(contextlib.nullcontext()))  # fragments build URLs
         response = current_app.response_class(StreamBody(chunks, stream, app),
