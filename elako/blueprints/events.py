@@ -125,6 +125,7 @@ class EventStreamBlueprint(ServerSentEventsBlueprint):
                 yield f"retry:{retry}\n\n".encode()
                 for event in stream.events():
                     yield str(_message(event, render, client)).encode()
+                    del event  # not kept while the stream waits for the next
 
         app = current_app._get_current_object()
         if render is None:

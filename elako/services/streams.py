@@ -231,6 +231,7 @@ class EventStream:
                 if self.undelivered and (self.subscription.idle()
                                          or len(self.undelivered) >= DELIVERED_BATCH):
                     self._mark_delivered()
+                item = None  # a waiting stream keeps no event (a whole message) from before
                 item = self.subscription.get(until=min(next_beat, self.deadline))
                 if item is SHUTDOWN:
                     yield Reconnect(retry_ms())
