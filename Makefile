@@ -61,6 +61,7 @@ bench: install-dev bench/node/node_modules/.package-lock.json
 	$(BIN)/python bench/page_weight.py
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/stream_memory.py
+	$(BIN)/python bench/profile.py --write-docs
 	$(BIN)/python bench/run.py --write-docs
 
 clean:

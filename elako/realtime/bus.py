@@ -20,6 +20,7 @@ The protocol (docs/events.md has the long version):
 
 import json
 import re
+import time
 from dataclasses import dataclass
 
 
@@ -28,10 +29,17 @@ from ..extensions import run_pipeline, script_sha
 
 # Append + cap + keep-alive + announce, atomically, so a listener never sees an id that XRANGE
 # cannot find, and the stream never grows past its caps: ARGV[1] entries and ARGV[7] bytes of
-# stored data (KEYS[2] keeps the running total; the newest entry always stays). With a KEYS[3],
-# only once: the first call claims that key for ARGV[8] seconds, later ones append nothing.
+# stored data (KEYS[2] keeps the running total; the newest entry always stays). With a KEYS[3]
+# (the user's claims: name -> until when, at ARGV[9] = now), only once per name ARGV[10]: the
+# first call claims it for ARGV[8] seconds, later ones append nothing.
 PUBLISH_SCRIPT = """
-if #KEYS > 2 and not redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[8]) then return false end
+if #KEYS > 2 then
+  local claimed_until = redis.call('ZSCORE', KEYS[3], ARGV[10])
+  if claimed_until and tonumber(claimed_until) > tonumber(ARGV[9]) then return false end
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[9])
+  redis.call('ZADD', KEYS[3], tonumber(ARGV[9]) + tonumber(ARGV[8]), ARGV[10])
+  redis.call('EXPIRE', KEYS[3], ARGV[8])
+end
 local id = redis.call('XADD', KEYS[1], '*', 'type', ARGV[3], 'data', ARGV[6])
 local total = redis.call('INCRBY', KEYS[2], string.len(ARGV[6]))
 local excess = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[1])
@@ -116,6 +124,10 @@ class EventBus:
         """The running size of the stored data of the user's stream (for its byte cap)."""
         return f"{self.prefix}:{{{user_id}}}:events:bytes"
 
+    def _claims_key(self, user_id):
+        """What the user's stream took `once` (see `publish`), each until when."""
+        return f"{self.prefix}:{{{user_id}}}:once"
+
     def channel(self, user_id):
         return f"{self.prefix}:{{{user_id}}}:live"
 
@@ -134,8 +146,8 @@ class EventBus:
             args = [self.maxlen, self.ttl_seconds, event_type, text, self.channel(user_id),
                     crypto.encrypt(text), self.max_bytes]
             if once:
-                keys.append(f"{self.prefix}:{{{user_id}}}:once:{once}")
-                args.append(once_seconds)
+                keys.append(self._claims_key(user_id))
+                args += [once_seconds, time.time(), once]
             calls.append({"keys": keys, "args": args})
 
         def fill(pipe):
@@ -223,7 +235,8 @@ class EventBus:
 
     def forget(self, user_id):
         """Delete the user's stored events (their account is being deleted)."""
-        self.redis.delete(self.stream_key(user_id), self._bytes_key(user_id))
+        self.redis.delete(self.stream_key(user_id), self._bytes_key(user_id),
+                          self._claims_key(user_id))
 
     def _entries(self, user_id, start, page_size):
         key = self.stream_key(user_id)

@@ -206,7 +206,7 @@ ANNOUNCED_LOOKBACK = 200
 
 # Each participant's stream takes a message's event once within this many seconds, however many
 # attempts announce it: a retry that comes while the first attempt is still between storing and
-# announcing (a client that gave up waiting) adds nothing. The claims cost Redis about 100 bytes
+# announcing (a client that gave up waiting) adds nothing. The claims cost Redis about 60 bytes
 # per participant of a message with a client_id (only those are retried) for this long.
 ANNOUNCE_ONCE_SECONDS = 600
 CLOCK_SKEW = 60  # between the hosts that stamp created_at and the Redis that expires the claims
