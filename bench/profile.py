@@ -12,6 +12,7 @@ while the process's thread is on the CPU, so the shares are of CPU time, not of 
 
 import argparse
 import datetime
+import re
 import subprocess
 import sys
 import tempfile
@@ -26,6 +27,7 @@ from run import Run
 DOCS = harness.ROOT / "docs"
 PY_SPY = Path(sys.executable).parent / "py-spy"
 SAMPLES_PER_SECOND = 250
+OURS = re.compile(r"\((?:.*/)?elako/")  # py-spy names files relative to the working directory
 TOP = 15
 # What a leaf frame's file says about who spent the time.
 PARTS = [("the store's wire server and mongomock", ("mongomock", "mongowire", "mockstore")),
@@ -35,7 +37,7 @@ PARTS = [("the store's wire server and mongomock", ("mongomock", "mongowire", "m
          ("gunicorn (HTTP parsing, responses)", ("gunicorn",)),
          ("flask, werkzeug, jinja (requests, templates)", ("flask", "werkzeug", "jinja2")),
          ("pydantic (request validation)", ("pydantic",)),
-         ("JSON", ("json/",)), ("logging", ("logging/",)), ("ELako's own code", ("/elako/",))]
+         ("JSON", ("json/",)), ("logging", ("logging/",)), ("ELako's own code", ("elako/",))]
 
 
 def record(pid, seconds, output):
@@ -67,7 +69,7 @@ def summarise(path):
         leaf = frames[-1]
         leaves[where(leaf)] += count
         parts[next((name for name, marks in PARTS if any(m in leaf for m in marks)), "other")] += count
-        for frame in {where(f) for f in frames if "/elako/" in f}:
+        for frame in {where(f) for f in frames if OURS.search(f)}:
             ours[frame] += count
     return {"samples": total, "leaves": leaves.most_common(TOP), "ours": ours.most_common(TOP),
             "parts": parts.most_common()}
