@@ -140,8 +140,10 @@ class Config:
 
     # Auth
     # Each worker remembers a checked session this long, so most requests read no database to
-    # authenticate. A sign-out reaches every worker's cache at once (Redis pub/sub); 0 turns it off.
-    AUTH_CACHE_SECONDS = float(os.environ.get("AUTH_CACHE_SECONDS", 5))
+    # authenticate (a customer writing every half a minute too). A sign-out or a profile change
+    # reaches every worker's cache at once (Redis pub/sub), so the length costs only memory: an
+    # entry per session that made a request that long ago (event streams add none); 0 turns it off.
+    AUTH_CACHE_SECONDS = float(os.environ.get("AUTH_CACHE_SECONDS", 30))
     JWT_EXPIRES_SECONDS = _int("JWT_EXPIRES_SECONDS", 3600)
     # An integration's refresh token (rotated on every use) keeps its session this long unused.
     REFRESH_TOKEN_DAYS = _int("REFRESH_TOKEN_DAYS", 60)

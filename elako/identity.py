@@ -12,11 +12,12 @@ from .errors import Unauthorized
 from .services import accounts, sessions
 
 
-def load_from_cookie():
+def load_from_cookie(*, remember=True):
+    """`remember`: whether this worker caches the session (not for an event stream's one read)."""
     g.user = g.auth_session = None
     session_id = session.get("sid")
     if session_id:
-        found = accounts.session_user(session_id)
+        found = accounts.session_user(session_id, remember=remember)
         if found:
             g.auth_session, g.user = found
             sessions.touch(g.auth_session)
@@ -24,12 +25,12 @@ def load_from_cookie():
             session.clear()  # signed out elsewhere, or expired
 
 
-def load_from_bearer():
+def load_from_bearer(*, remember=True):
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Send your access token as 'Authorization: Bearer <token>'.",
                            code="missing_token")
-    g.auth_session, g.user = accounts.token_user(token.strip())
+    g.auth_session, g.user = accounts.token_user(token.strip(), remember=remember)
     sessions.touch(g.auth_session)
 
 

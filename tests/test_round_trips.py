@@ -81,6 +81,20 @@ def test_a_session_not_cached_yet_is_read_in_one_round_trip(app, chat, database_
     assert database_commands(lambda: customer.api.get("/api/me")) == []
 
 
+def test_an_event_stream_reads_its_session_without_keeping_it_cached(app, chat, database_commands):
+    customer, store, _ = chat
+    cache = app.extensions["session_cache"]
+    page = store.page
+    for open_stream in (lambda: page.http.get("/events", buffered=False).close(),
+                        lambda: customer.api.get("/api/events", buffered=False).close()):
+        cache.clear()
+        assert "aggregate" in database_commands(open_stream)  # the stream read its session...
+        assert len(cache) == 0  # ...and holds its documents itself, for as long as it is open
+    # An ordinary request caches it: the next one reads nothing.
+    assert database_commands(lambda: customer.api.get("/api/me")) == ["aggregate"]
+    assert database_commands(lambda: customer.api.get("/api/me")) == []
+
+
 def test_a_cached_session_signed_out_is_refused_at_once(chat, database_commands):
     customer, _, _ = chat
     assert customer.api.get("/api/me").status_code == 200  # cached now

@@ -193,13 +193,15 @@ def _last_event_id():
     return request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or None
 
 
-def _bearer_user():
-    load_from_bearer()
+def _bearer_user(*, remember=False):
+    """An event stream's user: the stream reads its session once, so it is not cached (see
+    accounts.session_user)."""
+    load_from_bearer(remember=remember)
     return g.user, g.auth_session
 
 
 def _cookie_user():
-    load_from_cookie()
+    load_from_cookie(remember=False)
     if g.user is None:
         raise Unauthorized("Sign in to receive live updates.")
     return g.user, g.auth_session
@@ -215,7 +217,7 @@ def poll():
     timeout = inputs.integer(request.args.get("timeout"), "timeout", label="timeout", minimum=0,
                              maximum=30, default=25)
     with streams.admission():
-        user, session = _bearer_user()
+        user, session = _bearer_user(remember=True)  # the next poll comes within seconds
         # An id here is the one the previous poll answered, after marking what it delivered.
         stream = streams.EventStream(user, session, _last_event_id(), resuming=True)
     events, last_event_id = streams.poll(stream, timeout)

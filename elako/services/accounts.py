@@ -81,9 +81,11 @@ def end_session(session_id):
     realtime.signal("session_revoked", [session.user_id], {"session_id": str(session.id)})
 
 
-def session_user(session_id):
+def session_user(session_id, *, remember=True):
     """The (session, user) for a live session id, or None. Served from this worker's session cache
-    when it can be (no database read), else read and cached."""
+    when it can be (no database read), else read, and cached if `remember`: an event stream reads
+    its session once and then hears of a sign-out, so caching it would only hold its documents
+    (thousands of them, after a reconnect storm) for nothing."""
     try:
         session_id = str(inputs.object_id(session_id))
     except NotFound:
@@ -96,7 +98,8 @@ def session_user(session_id):
         found = _read_session(session_id)
         if found is None:
             return None
-        cache.put(session_id, *found, generation)
+        if remember:
+            cache.put(session_id, *found, generation)
     return found if found[0].expires_at > utcnow() else None
 
 
@@ -118,7 +121,7 @@ def session_alive(session_id):
     session_id = str(session_id)
     if realtime.session_cache().signed_out(session_id):
         return False
-    return session_user(session_id) is not None
+    return session_user(session_id, remember=False) is not None
 
 
 def _token_claims(token):
@@ -137,15 +140,16 @@ def _decode(token, key):
     return jwt.decode(token, key, algorithms=["HS256"], options={"require": ["exp", "sub", "sid"]})
 
 
-def token_user(token):
-    """The (session, user) a bearer token stands for; Unauthorized if it is bad, old or revoked."""
+def token_user(token, *, remember=True):
+    """The (session, user) a bearer token stands for; Unauthorized if it is bad, old or revoked.
+    `remember`: as for `session_user`."""
     try:
         claims = _token_claims(token)
     except jwt.ExpiredSignatureError:
         raise Unauthorized("The access token has expired.", code="token_expired") from None
     except jwt.InvalidTokenError:
         raise Unauthorized("The access token is not valid.", code="invalid_token") from None
-    found = session_user(claims["sid"])
+    found = session_user(claims["sid"], remember=remember)
     if found is None or str(found[1].id) != claims["sub"]:
         raise Unauthorized("The access token has been revoked.", code="token_revoked")
     return found
