@@ -66,6 +66,16 @@ def test_a_refused_order_says_why_on_the_conversation_page(shop, fields, words):
     assert Order.objects.count() == 0
 
 
+def test_a_refused_line_is_named_by_its_row_on_the_store_page(shop):
+    customer, store, products = shop
+    # Rows: Pandesal left at 0, Milo 1kg, then Kape (sold out since the page was shown).
+    form = {**order_form(products, **{"Milo 1kg": 2}), f"quantity-{products['Kape']}": "1"}
+    response = customer.page.post(f"/stores/{store.id}/orders", form)
+    page = text(customer.page.get(response.headers["Location"]))
+    assert "Your order was not placed: Line 3: Kape is out of stock." in page
+    assert Order.objects.count() == 0
+
+
 def test_only_customers_order_from_a_store_page_and_only_with_the_forms_token(shop, people):
     customer, store, products = shop
     other_store = people.store("Another store")

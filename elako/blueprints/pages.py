@@ -316,14 +316,19 @@ def place_order(store_id):
         raise Forbidden("Only customers place orders.")
     conversation = orders.conversation_with(g.user, store_id)
     try:
-        items = []
-        for key, value in request.form.items():
-            if key.startswith("quantity-") and value.strip() not in ("", "0"):
-                quantity = inputs.integer(value.strip(), "quantity", label="Each quantity",
-                                          minimum=0, maximum=999, default=0)
+        # A refusal names a line by its row on the page (blank rows counted), as the person sees it.
+        items, rows = [], []
+        fields = [(key, value) for key, value in request.form.items()
+                  if key.startswith("quantity-")]
+        for row, (key, value) in enumerate(fields, start=1):
+            quantity = inputs.integer(value.strip(), "quantity", label="Each quantity",
+                                      minimum=0, maximum=999, default=0)
+            if quantity:
                 items.append({"product_id": key.removeprefix("quantity-"), "quantity": quantity})
-        orders.place_order(g.user, conversation.id, {"items": [i for i in items if i["quantity"]],
-                                                     "note": request.form.get("note", "")})
+                rows.append(row)
+        orders.place_order(g.user, conversation.id,
+                           {"items": items, "note": request.form.get("note", "")},
+                           line_numbers=rows)
     except ServiceError as exc:
         if exc.status not in (403, 409, 422, 429):
             raise

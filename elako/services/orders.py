@@ -49,16 +49,19 @@ VERBS = {"accepted": "accepted", "declined": "declined", "ready": "ready for pic
          "completed": "completed", "cancelled": "cancelled"}
 
 
-def place_order(user, conversation_id, data):
+def place_order(user, conversation_id, data, *, line_numbers=None):
     """Order from the conversation's store as its customer. Returns (message, created): the
-    `order` message (its `order` loaded), created=False for a retry with the same client_id."""
+    `order` message (its `order` loaded), created=False for a retry with the same client_id.
+    `line_numbers`: the number a refusal gives each item, if not its place in `items` (a form's
+    rows, counting the blank ones it left out)."""
     form = parse(NewOrder, data)
     conversation = conversations.conversation_for(user, conversation_id)
     if user.id != conversation.customer_id:
         raise Forbidden("Only the customer places orders in a conversation.", code="not_customer")
     if conversation.blocked_by:  # as deliver would answer, before anything is stored
         raise Forbidden(messages.BLOCKED, code="blocked")
-    lines = _priced_lines(form.items, conversation)
+    lines = _priced_lines(form.items, conversation,
+                          line_numbers or range(1, len(form.items) + 1))
     order = Order(conversation_id=conversation.id, customer_id=conversation.customer_id,
                   store_id=conversation.store_id, items=lines,
                   total_centavos=sum(line.line_total_centavos for line in lines), note=form.note,
@@ -93,14 +96,15 @@ def conversation_with(customer, store_id):
     return found or conversations.open_conversation(customer, store_id)[0]
 
 
-def _priced_lines(items, conversation):
-    """The order's lines from the catalogue as it is now; 422 naming the first bad line."""
+def _priced_lines(items, conversation, line_numbers):
+    """The order's lines from the catalogue as it is now; 422 naming the first bad line by its
+    number in `line_numbers`."""
     wanted = [inputs.optional_id(item.product_id) for item in items]
     found = {str(p.id): p for p in Product.objects(
         id__in=[product_id for product_id in wanted if product_id],
         store_id=conversation.store_id, archived_at=None)}
     lines, seen = [], {}
-    for number, (item, product_id) in enumerate(zip(items, wanted), start=1):
+    for number, item, product_id in zip(line_numbers, items, wanted, strict=True):
         field = f"items.{number - 1}.product_id"
         product = found.get(product_id)
         if product is None:
