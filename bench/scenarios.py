@@ -18,6 +18,7 @@ from werkzeug.security import generate_password_hash
 from harness import (
     GEVENT_MONITOR, ROOT, Elako, blocking_reports, cpu_seconds, redis_commands, redis_connections,
     rss_bytes)
+from elako.services.streams import MAX_RETRY_AFTER
 from tests.support.storm import read_chunked, read_head, sse_events
 
 WARM_UP_BATCH = 500
@@ -318,7 +319,9 @@ def reconnect_storm(run, accounts, streams_per_account, open_seconds, rate, mess
                       for c, s in zip(customers, stores)],
             "conversation_ids": conversations, "streams_per_account": streams_per_account,
             "open_seconds": open_seconds, "messages": messages, "message_rate": rate,
-            "settle_seconds": 60}
+            # Longer than the longest Retry-After a busy worker gives (MAX_RETRY_AFTER): a
+            # stream told to come back later is counted as late, not as never opened.
+            "settle_seconds": MAX_RETRY_AFTER + 30}
     spec_path = run.data_dir / "storm-spec.json"
     spec_path.write_text(json.dumps(spec))
     elako.start()

@@ -15,7 +15,8 @@ messages and sessions, a send or a stream opening spent its time there, growing 
   values (mongomock's general matcher costs tens of microseconds a document: counting a store's
   unread messages, a send's badge, tested each of hundreds that way).
 - An aggregation that starts with `$match` starts from that query (so from a map or a lookup), not
-  from a copy of the whole collection; pymongo counts documents with such an aggregation.
+  from a copy of the whole collection. pymongo counts documents with such an aggregation (a send's
+  unread badge, over the wire server): that one counts the matches without copying each.
 - TTL expiry runs at most once a second per collection. MongoDB's own TTL monitor runs once a
   minute, so code that works on MongoDB never relied on expired documents vanishing sooner.
 
@@ -30,11 +31,15 @@ import time
 from bson import ObjectId
 from mongomock import aggregate as pipelines
 from mongomock.collection import Collection
+from mongomock.command_cursor import CommandCursor
 from mongomock.filtering import filter_applies
 from mongomock.helpers import hashdict
 from mongomock.store import CollectionStore
 
 TTL_SWEEP_SECONDS = 1.0
+
+# What follows the `$match` in pymongo's `count_documents` (without skip or limit).
+COUNT_STAGES = [{"$group": {"_id": 1, "n": {"$sum": 1}}}]
 
 # Filter values an index answers for (and null): those whose equality in MongoDB is Python's
 # equality (a bool is left out: True == 1 in Python, not in MongoDB; so are dates, whose awareness
@@ -269,6 +274,9 @@ def install():
         match = pipeline[0].get("$match") if pipeline else None
         if not isinstance(match, dict):
             return aggregate(self, pipeline, session, **kwargs)
+        if pipeline[1:] == COUNT_STAGES and not session:
+            count = self.count_documents(match)
+            return CommandCursor([{"_id": 1, "n": count}] if count else [])
         return pipelines.process_pipeline(list(self.find(match)), self.database, pipeline[1:],
                                           session)
 

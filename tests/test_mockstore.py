@@ -3,6 +3,7 @@
 from datetime import datetime, timedelta
 
 import mongomock
+import pytest
 from bson import ObjectId
 
 from elako import mockstore
@@ -36,6 +37,31 @@ def test_an_aggregation_from_one_id_answers_as_a_scan_would():
     assert list(database.pets.aggregate([{"$match": {"_id": ids[3], "n": 4}}])) == []
     assert list(database.pets.aggregate([{"$match": {"_id": ObjectId()}}])) == []
     assert len(list(database.pets.aggregate([{"$match": {"n": {"$lt": 5}}}]))) == 5  # a scan
+
+
+def test_counting_as_pymongo_does_answers_as_a_scan_would_and_copies_nothing(monkeypatch):
+    mockstore.install()
+    collection = mongomock.MongoClient().db.messages
+    collection.create_index([("receiver", 1), ("read_at", 1)])
+    collection.insert_many([{"receiver": n % 3, "read_at": None if n % 4 else datetime(2026, 1, 1)}
+                            for n in range(30)])
+    monkeypatch.setattr(mongomock.collection.Collection, "_copy_only_fields",
+                        lambda *args: pytest.fail("a count copied a document"))
+    assert _counted(collection, {"receiver": 1, "read_at": None}) == 7
+    assert _counted(collection, {"receiver": 9}) == 0
+    assert _counted(collection, {"read_at": {"$ne": None}}) == 8  # a scan
+    # Anything else after the `$match` still goes through mongomock's pipeline.
+    monkeypatch.undo()
+    grouped = collection.aggregate([{"$match": {"receiver": 1}},
+                                    {"$group": {"_id": "$read_at", "n": {"$sum": 1}}}])
+    assert sorted(d["n"] for d in grouped) == [3, 7]
+
+
+def _counted(collection, query):
+    """What pymongo's count_documents asks a server: an aggregation, read as pymongo reads it."""
+    found = list(collection.aggregate([{"$match": query},
+                                       {"$group": {"_id": 1, "n": {"$sum": 1}}}]))
+    return found[0]["n"] if found else 0
 
 
 def test_ttl_expiry_still_happens():
@@ -142,6 +168,7 @@ def test_indexed_queries_answer_as_a_scan_would_through_every_kind_of_write():
             assert collection.count_documents(query) == len(_scan(collection, query))
             assert [d["_id"] for d in collection.aggregate([{"$match": query}])] == \
                 _scan(collection, query)
+            assert _counted(collection, query) == len(_scan(collection, query))
     assert len(list(collection.find({}))) > 50
 
 
