@@ -214,10 +214,10 @@ CLOCK_SKEW = 60  # between the hosts that stamp created_at and the Redis that ex
 
 def _announce(message, conversation):
     sender, receiver = message.sender_id, message.receiver_id
+    payload = message_payload(message)
     ids = realtime.notify("message", {
-        sender: {"message": message_payload(message),
-                 "conversation": conversation_payload(conversation, sender)},
-        receiver: {"message": message_payload(message),
+        sender: {"message": payload, "conversation": conversation_payload(conversation, sender)},
+        receiver: {"message": payload,
                    "conversation": conversation_payload(conversation, receiver),
                    "unread_total": unread_total(receiver)},
     }, once=message.dedupe_key and f"message:{message.id}", once_seconds=ANNOUNCE_ONCE_SECONDS)
