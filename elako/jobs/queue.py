@@ -18,7 +18,7 @@ import json
 import os
 import socket
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from redis.exceptions import ResponseError
 
@@ -84,7 +84,9 @@ class Job:
     def dumps(self):
         """As stored in Redis: encrypted like message text when MESSAGE_ENCRYPTION_KEYS is set,
         because jobs carry message text and whole emails."""
-        return crypto.encrypt(json.dumps(asdict(self), separators=(",", ":"), ensure_ascii=False))
+        # vars, not dataclasses.asdict: that deep-copies the arguments (a message's whole payload,
+        # on every send) only for json to walk them again.
+        return crypto.encrypt(json.dumps(vars(self), separators=(",", ":"), ensure_ascii=False))
 
     @classmethod
     def loads(cls, stored):
