@@ -6,7 +6,9 @@ from mongoengine.errors import NotUniqueError
 
 from . import crypto
 from .passwords import hash_password
-from .models import Conversation, Message, User, WebhookDelivery, WebhookEndpoint, utcnow
+from .models import (
+    Conversation, Message, QuickReply, User, WebhookDelivery, WebhookEndpoint, utcnow,
+)
 from .services import attachments
 
 DEMO_PASSWORD = "elako-demo-2026"
@@ -103,7 +105,8 @@ def init_app(app):
     def rotate_message_keys():
         """Rewrite stored message text as MESSAGE_ENCRYPTION_KEYS now says: encrypted with its
         first key, or plain when that is `plain`. Text no configured key reads is left as it is."""
-        counts = {"messages": 0, "previews": 0, "webhook values": 0, "unreadable": 0}
+        counts = {"messages": 0, "previews": 0, "webhook values": 0, "quick replies": 0,
+                  "unreadable": 0}
 
         def rewrite(collection, match, field, value, kind):
             """Rewrite `field` of the document matching `match` if it still holds `value`: the
@@ -130,10 +133,13 @@ def init_app(app):
             rewrite(Conversation, {"_id": conversation["_id"],
                                    "last_message.message_id": last["message_id"]},
                     "last_message.attachment_name", last.get("attachment_name"), "previews")
-        # Webhook secrets sign every delivery, and delivery bodies carry message text.
-        for model, field in ((WebhookEndpoint, "secret"), (WebhookDelivery, "body")):
+        # Webhook secrets sign every delivery, delivery bodies carry message text, and quick
+        # replies are text a store sends.
+        for model, field, kind in ((WebhookEndpoint, "secret", "webhook values"),
+                                   (WebhookDelivery, "body", "webhook values"),
+                                   (QuickReply, "text", "quick replies")):
             for document in model.objects.only("id", field).as_pymongo():
-                rewrite(model, {"_id": document["_id"]}, field, document.get(field), "webhook values")
+                rewrite(model, {"_id": document["_id"]}, field, document.get(field), kind)
         click.echo(f"rewrote {counts['messages']} message(s) and {counts['previews']} inbox preview(s)")
         files, unreadable_files = attachments.rotate_keys()
         counts["unreadable"] += unreadable_files
@@ -141,6 +147,8 @@ def init_app(app):
             click.echo(f"rewrote {files} photo(s) and file(s) with their names")
         if counts["webhook values"]:
             click.echo(f"rewrote {counts['webhook values']} webhook secret(s) and delivery bodies")
+        if counts["quick replies"]:
+            click.echo(f"rewrote {counts['quick replies']} quick reply text(s)")
         if counts["unreadable"]:
             raise click.ClickException(
                 f"{counts['unreadable']} could not be read with any configured key and were left "

@@ -318,7 +318,9 @@ class QuickReply(Document):
     store_id = ObjectIdField(required=True)
     shortcut = StringField(required=True, max_length=32)  # as the store typed it
     shortcut_key = StringField(required=True)  # lower-cased: unique per store, whatever the case
-    text = StringField(required=True)
+    # Encrypted at rest like message bodies (it may hold an account number or an address); the
+    # shortcut stays plain: its lower-cased copy is the unique, sorted key.
+    text = EncryptedStringField(required=True)
     created_at = DateTimeField(required=True, default=utcnow)
 
     meta = {

@@ -214,6 +214,59 @@ def test_deleting_a_store_removes_its_webhooks_and_its_side_of_each_conversation
     assert customer.api.get(f"/api/stores?q={store.name}").json["items"] == []
 
 
+def replay(person, last_event_id="0-0"):
+    """The events a client of `person` gets replayed after `last_event_id` (the long poll)."""
+    answer = person.api.get(f"/api/events/poll?timeout=0&last_event_id={last_event_id}")
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert not [e for e in answer.json["events"] if e["type"] == "resync"]
+    return answer.json["events"]
+
+
+@pytest.mark.parametrize("deleted, keys", [("customer", ""), ("store", KEY)],
+                         ids=["customer-plain", "store-encrypted"])
+def test_the_other_partys_stored_events_forget_the_deleted_users_name(app, redis, people, deleted,
+                                                                      keys):
+    """Snapshots in the other party's stream named the deleted user: they now say "Deleted user",
+    and every event the other party keeps keeps its id and place, so replay from any id works."""
+    from elako import crypto
+
+    crypto.configure(keys)
+    customer = people.customer(name="Rosalinda Bituin")
+    store = people.store(name="Tindahan ni Lorna Pacquing")
+    gone, other = (customer, store) if deleted == "customer" else (store, customer)
+    cid = customer.open_conversation(store)
+    customer.send(cid, "Pabili po ng kape")
+    store.send(cid, "Sige po, ihahanda ko")
+    other.send(cid, "Salamat po")  # the preview is the other party's own: its snapshots stay
+    for person in (customer, store):
+        person.api.patch(f"/api/conversations/{cid}/read", json={})
+        person.api.post(f"/api/conversations/{cid}/archive")
+    before = replay(other)
+    assert gone.name in json.dumps(before)
+    own = [e["id"] for e in before
+           if e["type"] == "message" and e["data"]["message"]["sender_id"] == other.id][-1]
+
+    assert gone.api.delete("/api/me", json={"password": PASSWORD}).status_code == 204
+
+    after = replay(other)
+    for trace in (gone.name, gone.email, "Bituin" if deleted == "customer" else "Pacquing"):
+        assert trace not in json.dumps(after)
+    named = [e["data"]["conversation"]["other"]["name"]
+             for e in after if "conversation" in e["data"]]
+    assert len(named) > 2 and set(named) == {"Deleted user"}
+    stream_key = f"{app.config['REDIS_KEY_PREFIX']}:{{{other.id}}}:events"
+    stored = redis.xrange(stream_key)
+    assert gone.name not in repr(stored)
+    # The other party's own message and everything else kept: same ids, same order.
+    kept = [e["id"] for e in after]
+    assert own in kept and kept == sorted(kept, key=lambda i: tuple(map(int, i.split("-"))))
+    assert set(kept) - {e["id"] for e in before} == {kept[-1]}  # only the "conversation" event
+    assert [e["id"] for e in replay(other, own)] == kept[kept.index(own) + 1:]
+    # The stream's byte count (for its cap) still adds up, and it keeps its time to live.
+    assert int(redis.get(f"{stream_key}:bytes")) == sum(len(f["data"].encode()) for _, f in stored)
+    assert redis.ttl(stream_key) > 0
+
+
 @pytest.mark.e2e
 def test_the_deleted_users_open_stream_ends_and_the_other_party_hears(pair, sse):
     customer, store, cid = pair

@@ -9,9 +9,12 @@ import zipfile
 from datetime import timedelta
 
 import pytest
+from bson import ObjectId
+from cryptography.fernet import Fernet
 
+from elako import crypto
 from elako.errors import InvalidInput
-from elako.models import QuickReply, User
+from elako.models import QuickReply, User, utcnow
 from elako.services import quick_replies
 from elako.services.quick_replies import MAX_QUICK_REPLIES
 from tests.conftest import PASSWORD
@@ -276,6 +279,65 @@ def test_customers_pages_carry_no_quick_replies(chat):
     customer, store, cid = chat
     add(store, "salamat")
     assert "quick" not in html(customer.page.get(f"/c/{cid}")).lower()
+
+
+# -- encryption at rest ----------------------------------------------------------------------------
+
+KEY = Fernet.generate_key().decode()
+
+
+def stored_reply(app, reply_id):
+    """The reply's document as MongoDB holds it."""
+    with app.app_context():
+        return QuickReply._get_collection().find_one({"_id": ObjectId(reply_id)})
+
+
+@pytest.mark.settings(MESSAGE_ENCRYPTION_KEYS=KEY)
+def test_the_text_is_stored_encrypted_and_reads_as_written(app, chat):
+    customer, store, cid = chat
+    customer.send(cid, "Paano po magbayad?")  # a store's composer opens once it was written to
+    text = "GCash po: 0917 555 0101, Juan Dela Cruz"
+    reply = add(store, "bayad", text).json
+    stored = stored_reply(app, reply["id"])
+    assert stored["text"].startswith(crypto.PREFIX)
+    assert "0917" not in repr(stored) and "Dela Cruz" not in repr(stored)
+    assert stored["shortcut"] == "bayad"  # plain: its lower-cased copy is the store's unique key
+    assert add(store, "BAYAD").status_code == 409
+    assert store.api.get("/api/quick-replies").json["items"][0]["text"] == text
+    assert f'value="{text}"' in html(store.page.get(f"/c/{cid}"))  # the composer offers it
+
+
+@pytest.mark.settings(MESSAGE_ENCRYPTION_KEYS=KEY)
+def test_replies_stored_in_plain_text_still_work_and_get_encrypted(app, people):
+    """Replies the version before stored in plain text are listed and edited as before; an edited
+    text is stored encrypted, and `rotate-message-keys` encrypts the rest."""
+    store = people.store()
+    with app.app_context():
+        QuickReply._get_collection().insert_many([
+            {"_id": ObjectId(), "store_id": ObjectId(store.id), "shortcut": shortcut,
+             "shortcut_key": shortcut.lower(), "text": text, "created_at": utcnow()}
+            for shortcut, text in (("Oras", "Bukas po kami 7AM-7PM"),
+                                   ("bayad", "GCash po: 0917 555 0101"))])
+    listed = store.api.get("/api/quick-replies").json["items"]
+    assert [(r["shortcut"], r["text"]) for r in listed] == [
+        ("bayad", "GCash po: 0917 555 0101"), ("Oras", "Bukas po kami 7AM-7PM")]
+    assert add(store, "oras").status_code == 409  # the old replies' shortcuts still count
+    bayad, oras = listed
+
+    edited = store.api.patch(f"/api/quick-replies/{oras['id']}", json={"text": "Bukas po 6AM-8PM"})
+    assert edited.status_code == 200 and edited.json["text"] == "Bukas po 6AM-8PM"
+    assert crypto.decrypt(stored_reply(app, oras["id"])["text"]) == "Bukas po 6AM-8PM"
+    assert "6AM" not in repr(stored_reply(app, oras["id"]))
+    renamed = store.api.patch(f"/api/quick-replies/{bayad['id']}", json={"shortcut": "gcash"})
+    assert renamed.json == {**bayad, "shortcut": "gcash"}
+
+    result = app.test_cli_runner().invoke(args=["rotate-message-keys"])
+    assert result.exit_code == 0, result.output
+    assert "rewrote 2 quick reply text(s)" in result.output
+    assert "0917" not in repr(stored_reply(app, bayad["id"]))
+    listed = store.api.get("/api/quick-replies").json["items"]
+    assert [(r["shortcut"], r["text"]) for r in listed] == [
+        ("gcash", "GCash po: 0917 555 0101"), ("Oras", "Bukas po 6AM-8PM")]
 
 
 # -- data rights -----------------------------------------------------------------------------------

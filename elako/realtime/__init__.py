@@ -109,3 +109,8 @@ def signal(event_type, user_ids, data):
 def scrub(user_ids, carries):
     """Erase the stored events of `user_ids` for which `carries(type, data)` is true."""
     get_bus().scrub([str(u) for u in user_ids], carries)
+
+
+def revise(user_ids, revised):
+    """Rewrite the stored events of `user_ids` (see `EventBus.revise`)."""
+    get_bus().revise([str(u) for u in user_ids], revised)

@@ -15,7 +15,8 @@ The protocol (docs/events.md has the long version):
   bodies in MongoDB (crypto.py); the pub/sub announcement, which is never stored, is not. An entry
   no configured key can read is a gap like a trimmed one (`HistoryGap`): the client resyncs.
 * Unsending a message `scrub`s every stored entry that carries its text from both participants'
-  streams, so deleted text does not live on in Redis either.
+  streams, so deleted text does not live on in Redis either. Deleting an account also `revise`s
+  the entries that name it in the other parties' streams (ids and order kept).
 """
 
 import json
@@ -70,6 +71,54 @@ ANNOUNCE_SCRIPT = """
 for i = 2, #ARGV do redis.call('PUBLISH', ARGV[i], ARGV[1]) end
 """
 
+# Drop the entries ARGV[2 .. ARGV[1] + 1] of the stream KEYS[1] and give the entries of the
+# (id, data) pairs after them new data, keeping KEYS[2] (the stored bytes) in step. An entry
+# cannot change in place, so then the stream is rebuilt with the same ids, its last generated id
+# (newer events keep newer ids) and its time to live. Entries trimmed meanwhile are skipped.
+REVISE_SCRIPT = """
+local function data_size(fields)
+  for j = 1, #fields, 2 do
+    if fields[j] == 'data' then return string.len(fields[j + 1]) end
+  end
+  return 0
+end
+local change = 0
+local dropped = tonumber(ARGV[1])
+for i = 2, dropped + 1 do
+  local entry = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])[1]
+  if entry then
+    change = change - data_size(entry[2])
+    redis.call('XDEL', KEYS[1], ARGV[i])
+  end
+end
+local replaced = {}
+for i = dropped + 2, #ARGV, 2 do replaced[ARGV[i]] = ARGV[i + 1] end
+local entries = next(replaced) and redis.call('XRANGE', KEYS[1], '-', '+') or {}
+if #entries > 0 then
+  local info = redis.call('XINFO', 'STREAM', KEYS[1])
+  local last_id
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then last_id = info[i + 1] end
+  end
+  local ttl = redis.call('PTTL', KEYS[1])
+  redis.call('DEL', KEYS[1])
+  for _, entry in ipairs(entries) do
+    local fields, new = entry[2], replaced[entry[1]]
+    for j = 1, #fields, 2 do
+      if new and fields[j] == 'data' then
+        change = change + string.len(new) - string.len(fields[j + 1])
+        fields[j + 1] = new
+      end
+    end
+    redis.call('XADD', KEYS[1], entry[1], unpack(fields))
+  end
+  redis.call('XSETID', KEYS[1], last_id)
+  if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
+end
+if change ~= 0 and redis.call('EXISTS', KEYS[2]) == 1 then redis.call('INCRBY', KEYS[2], change) end
+return change
+"""
+
 NO_EVENTS = "0-0"
 
 
@@ -116,6 +165,7 @@ class EventBus:
         self.ttl_seconds = ttl_seconds
         self.max_bytes = max_bytes
         self._announce = redis.register_script(ANNOUNCE_SCRIPT)
+        self._revise = redis.register_script(REVISE_SCRIPT)
 
     def stream_key(self, user_id):
         return f"{self.prefix}:{{{user_id}}}:events"
@@ -215,23 +265,32 @@ class EventBus:
     def scrub(self, user_ids, carries):
         """Delete every stored event of `user_ids` for which `carries(type, data)` is true.
 
-        For erasing text that must not outlive its deletion; scans each whole stream (at most
-        EVENT_STREAM_MAXLEN entries). A client whose Last-Event-ID was scrubbed gets a resync."""
+        For erasing text that must not outlive its deletion. A client whose Last-Event-ID was
+        scrubbed gets a resync."""
+        self.revise(user_ids, lambda event_type, data: None if carries(event_type, data) else data)
+
+    def revise(self, user_ids, revised):
+        """Rewrite the stored events of `user_ids`: `revised(type, data)` returns the data to keep
+        (`data` itself, changed or not) or None to delete the event. A changed event keeps its id
+        and place, so replay after any id still gives every event, in order.
+
+        For erasing what must not outlive its deletion; scans each whole stream (at most
+        EVENT_STREAM_MAXLEN entries)."""
         for user_id in user_ids:
-            doomed, size = [], 0
+            doomed, replaced = [], []
             for entry_id, fields in self._entries(user_id, "-", 500):
                 try:
-                    data = _load(fields["data"])
+                    text = _plain(fields["data"])
                 except HistoryGap:
                     continue  # unreadable by anyone with the current keys
-                if carries(fields["type"], data):
+                kept = revised(fields["type"], json.loads(text))
+                if kept is None:
                     doomed.append(entry_id)
-                    size += len(fields["data"].encode())
-            if doomed:
-                pipe = self.redis.pipeline(transaction=False)
-                pipe.xdel(self.stream_key(user_id), *doomed)
-                pipe.decrby(self._bytes_key(user_id), size)
-                pipe.execute()
+                elif dumps(kept) != text:
+                    replaced += [entry_id, crypto.encrypt(dumps(kept))]
+            if doomed or replaced:
+                self._revise(keys=[self.stream_key(user_id), self._bytes_key(user_id)],
+                             args=[len(doomed), *doomed, *replaced])
 
     def forget(self, user_id):
         """Delete the user's stored events (their account is being deleted)."""
@@ -254,7 +313,12 @@ def dumps(data):
 
 
 def _load(stored):
+    return json.loads(_plain(stored))
+
+
+def _plain(stored):
+    """A stored entry's data as the JSON text it was published as."""
     try:
-        return json.loads(crypto.decrypt(stored))
+        return crypto.decrypt(stored)
     except crypto.UnreadableMessage as exc:
         raise HistoryGap(str(exc)) from exc

@@ -9,10 +9,10 @@ deleting their account.
 * Deletion (`delete_account` with the password, `erase_account` for operators): the account can no
   longer sign in, every session, token and open stream ends, the text of every message the user
   sent is erased (MongoDB, inbox previews, the other parties' Redis streams, the webhook deliveries
-  that carried it), their side of each conversation becomes "Deleted user" and blocked (nobody
-  writes there again), their Redis keys go, and last the user document itself, which frees the
-  email. The other party keeps their own messages, and a store its orders (a customer's notes on
-  them are erased).
+  that carried it), their side of each conversation becomes "Deleted user" (in the other parties'
+  stored events too) and blocked (nobody writes there again), their Redis keys go, and last the
+  user document itself, which frees the email. The other party keeps their own messages, and a
+  store its orders (a customer's notes on them are erased).
 
 Files of messages (photos, documents) are in the export under files/<message id>/, and deletion
 removes the deleted user's (elako/services/attachments.py).
@@ -233,7 +233,7 @@ def erase_account(user):
     # Orders stay with the other party as records of a sale; the customer's own words go.
     Order.objects(customer_id=uid).update(set__note="", unset__dedupe_key=True)
     others = _tell_the_other_parties(uid, conversation_ids)
-    realtime.scrub(others, lambda _type, data: _carries_words_of(data, str(uid)))
+    realtime.revise(set(others), lambda _type, data: _as_kept_by_others(data, str(uid)))
     if user.is_store:
         catalogue.erase_store(uid)
         for endpoint in WebhookEndpoint.objects(store_id=uid):
@@ -279,6 +279,19 @@ def _erase_webhook_copies(uid, store_ids):
             continue
         if _carries_words_of(data, str(uid)):
             delivery.delete()
+
+
+def _as_kept_by_others(data, uid):
+    """An event in another party's stream as it may stay once user `uid` is deleted: None (gone)
+    if it holds their words, else with their name, in its conversation snapshot, replaced by
+    DELETED_NAME. Only snapshots name the other party: the name is not anywhere else in a stored
+    event (typing and presence, which carry it too, are never stored)."""
+    if _carries_words_of(data, uid):
+        return None
+    other = (data.get("conversation") or {}).get("other") or {}
+    if other.get("id") == uid:
+        other["name"] = DELETED_NAME
+    return data
 
 
 def _carries_words_of(data, uid):
