@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 
 from tests.support.browser import (
     CONTRAST_JS, DESKTOP, OVERFLOWING_JS, PASSWORD, PHONE, SCREENSHOTS, SMALL_TARGETS_JS, connected,
+    sign_in,
 )
 from tests.support.servers import RemoteUser
 
@@ -161,6 +162,69 @@ def test_nothing_scrolls_sideways_at_320px(server, browsers):
                 overflow(page, 320)
                 page.context.set_offline(False)
             overflow(page, 320)
+
+
+# The connection indicator against the bar: its box, its words' box (a dot alone shows them all or
+# none, never part of a letter), what of the brand and navigation it covers, and sideways scrolling.
+INDICATOR_JS = """() => {
+  const indicator = document.getElementById("connection"), bar = document.querySelector(".topbar");
+  const box = indicator.getBoundingClientRect(), inBar = bar.getBoundingClientRect();
+  const words = document.createRange();
+  words.selectNodeContents(indicator);
+  const text = words.getBoundingClientRect();
+  const covered = [...bar.querySelectorAll(".brand, .topnav > a")].filter(el => {
+    const b = el.getBoundingClientRect();
+    return b.left < box.right && box.left < b.right && b.top < box.bottom && box.top < b.bottom;
+  }).map(el => el.textContent.trim());
+  const round = b => [b.left, b.top, b.right, b.bottom].map(Math.round);
+  return {box: round(box), bar: round(inBar), text: round(text), covered,
+          inside: box.width > 0 && box.left >= inBar.left && box.right <= inBar.right
+                  && box.top >= inBar.top && box.bottom <= inBar.bottom,
+          words: text.left >= box.left - .5 && text.right <= box.right + .5 ? "all"
+                 : text.left >= box.right - .5 ? "none" : "cut",
+          scrollWidth: document.documentElement.scrollWidth, width: window.innerWidth};
+}"""
+
+
+def indicator_fits(page, state):
+    found = page.evaluate(INDICATOR_JS)
+    assert found["inside"] and found["box"][2] <= found["width"], (state, found)
+    assert found["words"] != "cut" and not found["covered"], (state, found)
+    assert found["words"] == "all" or state == "connected", (state, found)
+    assert found["scrollWidth"] <= found["width"], (state, found)
+
+
+@pytest.mark.parametrize("width", [320, 360])
+def test_connection_indicator_shows_whole_in_the_bar_on_a_phone(server, browsers, width):
+    browsers.allow(r"^\[object Event\]$")  # htmx reports each failed connection attempt
+    store = server.register("store", "Bayanihan Hardware and Construction Supply of Barangay San Roque")
+    customer = server.register("customer", "Maria Clara Santos-Villanueva de la Paz")
+    chat = customer.open_conversation(store)
+    customer.send(chat, "May 1/2 inch na pako po kayo?")
+    other = server.register("customer", "Juan Dela Cruz")
+    other.send(other.open_conversation(store), "Bukas pa po kayo?")  # a badge on the store's Inbox
+    phone = {**PHONE, "viewport": {"width": width, "height": 640}}
+    pages = ((customer, f"/c/{chat}"), (customer, f"/stores/{store.id}"), (store, f"/c/{chat}"))
+    for user, path in pages:
+        page = browsers.page(server, user, path, form_factor=phone)
+        connected(page)
+        indicator_fits(page, "connected")
+        page.context.set_offline(True)
+        expect(page.locator("#connection")).to_have_text("Offline")
+        indicator_fits(page, "offline")
+        # A stream that cannot open while the network is up.
+        context = browsers.new(server, form_factor=phone)
+        sign_in(context, user, server)
+        context.route("**/events?**", lambda route: route.abort())
+        page = context.new_page()
+        page.goto(path)
+        expect(page.locator("#connection")).to_have_text("Reconnecting…")
+        indicator_fits(page, "reconnecting")
+    # Without JavaScript the indicator never shows, and the bar still fits.
+    page = browsers.page(server, store, f"/c/{chat}", form_factor=phone, java_script_enabled=False)
+    expect(page.get_by_role("navigation", name="Main").get_by_role("link")).to_have_count(3)
+    expect(page.locator("#connection")).to_be_hidden()
+    overflow(page, width)
 
 
 def test_touch_targets_are_at_least_44px_on_a_phone(server, browsers):
