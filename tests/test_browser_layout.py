@@ -143,12 +143,14 @@ def test_nothing_scrolls_sideways_at_320px(server, browsers):
     chat = customer.open_conversation(store)
     customer.send(chat, "https://example.ph/a-very-long-link-without-spaces-" + "x" * 80)
     customer.send(chat, "Supercalifragilisticexpialidocious" * 3)
+    one_word = server.register("store", "BayanihanHardwareAndConstructionSupply")  # no products yet
     small = {**PHONE, "viewport": {"width": 320, "height": 568}}
     anonymous = browsers.page(server, path="/signin", form_factor=small)
     for path in ("/signin", "/signup"):
         anonymous.goto(path)
         overflow(anonymous, 320)
-    for user, paths in ((customer, ["/inbox", f"/c/{chat}", "/stores", "/settings"]),
+    for user, paths in ((customer, ["/inbox", f"/c/{chat}", "/stores", f"/stores/{one_word.id}",
+                                    "/settings"]),
                         (store, ["/inbox", f"/c/{chat}", "/settings"])):
         page = browsers.page(server, user, None, form_factor=small)
         for path in paths:
@@ -233,7 +235,8 @@ def test_touch_targets_are_at_least_44px_on_a_phone(server, browsers):
     chat = customer.open_conversation(store)
     customer.send(chat, "May Milo pa po? https://example.ph/milo")
     store.send(chat, "Opo, meron pa!")
-    for user, paths in ((customer, ["/inbox", f"/c/{chat}", "/stores", "/settings"]),
+    for user, paths in ((customer, ["/inbox", f"/c/{chat}", "/stores", f"/stores/{one_word.id}",
+                                    "/settings"]),
                         (store, ["/inbox", f"/c/{chat}", "/settings"])):
         page = browsers.page(server, user, None, form_factor=PHONE)
         for path in paths:
