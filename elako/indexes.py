@@ -58,7 +58,9 @@ def hot_queries():
          Conversation.objects(participants=user, store_id=user)),
         # -- catalogue (issue 10)
         ("store page: a store's products by name",
-         Product.objects(store_id=other, archived_at=None).order_by("name", "id")),
+         Product.objects(store_id=other, archived_at=None).order_by("name_key", "id")),
+        ("store page: its products stored without a sort key",
+         Product.objects(store_id=other, archived_at=None, name_key=None)),
         ("a store's own product", Product.objects(id=ObjectId(), store_id=user, archived_at=None)),
         ("history page: its products now", Product.objects(id__in=[ObjectId(), ObjectId()])),
         ("product photo", Product.objects(photo__id=ObjectId())),

@@ -5,6 +5,7 @@ back equals the value written and the one already sent out in events.
 """
 
 import secrets
+import unicodedata
 from datetime import datetime, timezone
 
 from bson import ObjectId
@@ -246,6 +247,9 @@ class Product(Document):
     id = ObjectIdField(primary_key=True, default=random_id)
     store_id = ObjectIdField(required=True)
     name = StringField(required=True, max_length=120)
+    # What the catalogue sorts by (sort_key(name)), kept in step with `name` by every write of it.
+    # Products stored by earlier versions have none until services/catalogue.py lists them.
+    name_key = StringField()
     price_centavos = IntField(required=True, min_value=0)  # PHP; shown as ₱1,234.50
     description = StringField(max_length=1000, default="")
     in_stock = BooleanField(required=True, default=True)
@@ -258,10 +262,21 @@ class Product(Document):
     meta = {
         "collection": "products",
         "indexes": [
-            ("store_id", "archived_at", "name", "id"),  # a store's catalogue, by name
+            ("store_id", "archived_at", "name_key", "id"),  # a store's catalogue, by name
             {"fields": ["photo.id"], "sparse": True},  # serving a product photo
         ],
     }
+
+    def clean(self):
+        """Run by save(): a product saved whole gets its sort key; partial writes set it too."""
+        self.name_key = sort_key(self.name)
+
+
+def sort_key(name):
+    """`name` as a person sorts it: case and accents ignored ("banana" before "Zesto", "Ñ" with
+    "N"). A stored key, because mongomock has no collation and MongoDB's needs one per query."""
+    decomposed = unicodedata.normalize("NFKD", name or "")
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
 ORDER_STATUSES = ("pending", "accepted", "declined", "ready", "completed", "cancelled")

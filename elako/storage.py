@@ -1,5 +1,5 @@
 """Where attachment bytes live: MongoDB GridFS in the app's own database (replicated and backed
-up with it), behind the three calls an object store would also offer, so one can replace it.
+up with it), behind the few calls an object store would also offer, so one can replace it.
 
 Contents are encrypted at rest when MESSAGE_ENCRYPTION_KEYS says so (elako/crypto.py).
 """
@@ -13,7 +13,7 @@ COLLECTION = "attachments"  # GridFS's attachments.files and attachments.chunks
 
 
 class GridFSStore:
-    """put / get / delete of whole files by id."""
+    """put / get / exists / delete of whole files by id."""
 
     def __init__(self, database):
         self.fs = gridfs.GridFS(database, collection=COLLECTION)
@@ -28,6 +28,10 @@ class GridFSStore:
             return crypto.decrypt_bytes(self.fs.get(file_id).read())
         except gridfs.errors.NoFile:
             return None
+
+    def exists(self, file_id):
+        """Whether a file is stored under `file_id` (its bytes are not read)."""
+        return self.fs.exists(file_id)
 
     def delete(self, file_id):
         """Remove the file (its chunks first); nothing happens if it is gone already."""

@@ -14,9 +14,10 @@ from mongoengine.queryset.visitor import Q
 
 from ..errors import Forbidden, InvalidInput, NotFound
 from ..formatting import peso
-from ..models import Message, Product, ProductSnapshot, User, utcnow
+from ..models import Message, Product, ProductSnapshot, User, sort_key, utcnow
 from ..schemas import parse
 from ..schemas.requests import PRICE_MAX_CENTAVOS, NewMessage, NewProduct, ProductChange
+from ..storage import get_store
 from . import attachments, conversations, inputs, messages, ratelimit
 
 NOT_FOUND = "Product was not found."
@@ -69,6 +70,8 @@ def update_product(user, product_id, data):
     changes = parse(ProductChange, data).model_dump(exclude_none=True)
     if not changes:
         return product
+    if "name" in changes:
+        changes["name_key"] = sort_key(changes["name"])
     updated = Product.objects(id=product.id, archived_at=None).modify(
         new=True, set__updated_at=utcnow(), **{f"set__{field}": v for field, v in changes.items()})
     if updated is None:  # archived meanwhile
@@ -108,17 +111,29 @@ def _stored_photo(user, upload):
 
 
 def _release(photo):
-    """Delete a photo no product shows any more, unless a product message still shows it."""
-    if photo is not None and Message.objects(product__photo__id=photo.id).only("id").first() is None:
-        attachments.remove_stored(photo)
+    """Delete a photo no product shows any more, unless a product message still shows it. A
+    message sending the product just then may be stored after that check: the messages are
+    looked at again once the files are gone (send_product looks from its side)."""
+    if photo is None or Message.objects(product__photo__id=photo.id).only("id").first() is not None:
+        return
+    attachments.remove_stored(photo)
+    _unlink_from_messages(photo)
+
+
+def _unlink_from_messages(photo):
+    """Messages showing a photo whose files are gone show their product without it instead."""
+    Message.objects(product__photo__id=photo.id).update(unset__product__photo=True)
 
 
 def erase_store(store_id):
     """A deleted store's catalogue goes with it (services/data_rights.py); a photo that a
     customer's message shows stays with that message."""
-    for product in Product.objects(store_id=store_id, photo__exists=True).only("photo"):
-        _release(product.photo)
-    Product.objects(store_id=store_id).delete()
+    Product.objects(store_id=store_id, photo__exists=False).delete()
+    # One at a time, each releasing the photo it had when deleted: a photo set meanwhile goes too.
+    for product in Product.objects(store_id=store_id).only("id"):
+        deleted = Product.objects(id=product.id).modify(remove=True)
+        if deleted is not None:
+            _release(deleted.photo)
 
 
 def archive_product(user, product_id):
@@ -136,20 +151,30 @@ def store_for(store_id):
 
 
 def list_products(store, *, before=None, limit=50):
-    """A page of `store`'s active products by name, after product `before` (a cursor).
-    Returns (products, next_before)."""
+    """A page of `store`'s active products by name (case and accents aside: models.sort_key),
+    after product `before` (a cursor). Returns (products, next_before)."""
     query = Product.objects(store_id=store.id, archived_at=None)
+    _add_sort_keys(query)
     if before:
         problem = "`before` must be a product id from this store's catalogue."
         anchor = Product.objects(id=inputs.cursor(before, problem), store_id=store.id).only(
             "name").first()
         if anchor is None:
             raise InvalidInput(problem, field="before")
-        query = query.filter(Q(name__gt=anchor.name) | Q(name=anchor.name, id__gt=anchor.id))
-    page = list(query.order_by("name", "id").limit(limit + 1))
+        key = sort_key(anchor.name)  # from the name: an archived anchor may have no key stored
+        query = query.filter(Q(name_key__gt=key) | Q(name_key=key, id__gt=anchor.id))
+    page = list(query.order_by("name_key", "id").limit(limit + 1))
     has_more = len(page) > limit
     page = page[:limit]
     return page, (str(page[-1].id) if has_more else None)
+
+
+def _add_sort_keys(products):
+    """Give the sort key to those of `products` stored without one (by an earlier version, which
+    a rolling deploy keeps running for a while): one indexed query that finds none once done."""
+    for product in products.filter(name_key=None).only("name"):
+        Product.objects(id=product.id, name=product.name).update_one(
+            set__name_key=sort_key(product.name))
 
 
 def open_photo(photo_id, *, thumbnail=False):
@@ -178,8 +203,24 @@ def send_product(user, conversation_id, form):
     snapshot = ProductSnapshot(product_id=product.id, name=product.name,
                                price_centavos=product.price_centavos, in_stock=product.in_stock,
                                photo=product.photo)
-    return messages.deliver(user, conversation.id, body=form.body, message_type="product",
-                            client_id=form.client_id, product=snapshot)
+    message, created = messages.deliver(user, conversation.id, body=form.body,
+                                        message_type="product", client_id=form.client_id,
+                                        product=snapshot)
+    _drop_photo_if_released(message, product.id)
+    return message, created
+
+
+def _drop_photo_if_released(message, product_id):
+    """The photo a product message shows, replaced (or removed) just as it was sent, may have
+    been deleted before the message was stored. Still the product's photo, it is safe: releasing
+    it comes later and sees the message. Else, its files gone, the message shows none."""
+    photo = message.product and message.product.photo
+    if photo is None:
+        return
+    still_shown = Product.objects(id=product_id, photo__id=photo.id).only("id").first()
+    if still_shown is None and not get_store().exists(photo.file_id):
+        _unlink_from_messages(photo)
+        message.product.photo = None
 
 
 def ask_about(user, store_id, product_id, client_id=None):
