@@ -8,13 +8,12 @@ from . import hours, webhooks
 from .payloads import conversation_payload, message_payload
 
 
-def message_sent(message, conversation):
-    """After a new message is stored and announced (services.messages._announce); a customer's
+def message_sent(message, conversation, store_view):
+    """After a new message is stored and announced (services.messages._announce), given as the
+    store's event showed it (`store_view`: its message and conversation payloads); a customer's
     message to a closed store then gets its away message (services.hours)."""
     jobs.enqueue("follow_up_message", str(message.receiver_id), str(conversation.id),
-                 str(conversation.store_id), {
-                     "message": message_payload(message),
-                     "conversation": conversation_payload(conversation, conversation.store_id)})
+                 str(conversation.store_id), store_view)
     hours.reply_if_away(message, conversation)
 
 

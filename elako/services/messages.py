@@ -215,14 +215,16 @@ CLOCK_SKEW = 60  # between the hosts that stamp created_at and the Redis that ex
 def _announce(message, conversation):
     sender, receiver = message.sender_id, message.receiver_id
     payload = message_payload(message)
+    seen_by = {user_id: conversation_payload(conversation, user_id) for user_id in (sender, receiver)}
     ids = realtime.notify("message", {
-        sender: {"message": payload, "conversation": conversation_payload(conversation, sender)},
-        receiver: {"message": payload,
-                   "conversation": conversation_payload(conversation, receiver),
+        sender: {"message": payload, "conversation": seen_by[sender]},
+        receiver: {"message": payload, "conversation": seen_by[receiver],
                    "unread_total": unread_total(receiver)},
     }, once=message.dedupe_key and f"message:{message.id}", once_seconds=ANNOUNCE_ONCE_SECONDS)
     if ids[receiver]:  # not when another attempt reached the receiver first
-        followups.message_sent(message, conversation)  # email alert check, webhooks (issue 12)
+        # Email alert check, webhooks (issue 12), with what the store's event said.
+        followups.message_sent(message, conversation, {
+            "message": payload, "conversation": seen_by[conversation.store_id]})
         metrics.MESSAGES_SENT.inc()
 
 
