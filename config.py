@@ -98,7 +98,7 @@ class Config:
 
     # Attachments (services/attachments.py): the largest file accepted (413 `file_too_large`
     # beyond it, refused from Content-Length before the body is read), and the most pixels an
-    # image may decode to (more is a decompression bomb: 422).
+    # image may decode to, an animation's frames together (more is a decompression bomb: 422).
     ATTACHMENT_MAX_BYTES = _int("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)
     ATTACHMENT_MAX_PIXELS = _int("ATTACHMENT_MAX_PIXELS", 50_000_000)
 

@@ -8,9 +8,11 @@ import zlib
 
 import pytest
 from mongoengine.connection import get_db
-from PIL import Image
+from PIL import Image, ImageSequence
 
+from elako import imaging
 from elako.models import Conversation, Message
+from tests.support import icc
 from tests.support.answers import error_of
 
 
@@ -27,15 +29,26 @@ def jpeg_with_gps(size=(2400, 1800)):
     gps = exif.get_ifd(0x8825)
     gps[1], gps[2] = "N", (14.0, 35.0, 50.0)  # Manila
     gps[3], gps[4] = "E", (120.0, 58.0, 40.0)
-    out = io.BytesIO()
-    image.save(out, "JPEG", exif=exif, quality=92)
-    return out.getvalue()
+    return encoded(image, "JPEG", exif=exif, quality=92)
 
 
 def png(size=(64, 48), color=(0, 128, 0, 255)):
+    return encoded(Image.new("RGBA", size, color), "PNG")
+
+
+def encoded(image, image_format, **options):
     out = io.BytesIO()
-    Image.new("RGBA", size, color).save(out, "PNG")
+    image.save(out, image_format, **options)
     return out.getvalue()
+
+
+def animation(image_format, frames=3, size=(2000, 500), **options):
+    """An animated GIF or WebP of `frames` frames, of 100, 200, 300… ms, looping."""
+    # White, then redder each frame (GIF writers merge a frame that repeats the one before).
+    pictures = [Image.new("RGB", size, (255, 255 - 9 * number, 255 - 9 * number))
+                for number in range(frames)]
+    return encoded(pictures[0], image_format, save_all=True, append_images=pictures[1:],
+                   duration=[100 * (number + 1) for number in range(frames)], loop=0, **options)
 
 
 def docx():
@@ -140,6 +153,85 @@ def test_an_iphone_heic_photo_is_converted(chat):
     assert attachment["content_type"] == "image/jpeg" and attachment["name"] == "IMG_5001.jpg"
     served = store.api.get(attachment["url"]).data
     assert Image.open(io.BytesIO(served)).format == "JPEG"
+
+
+@pytest.mark.parametrize("image_format, mode, content_type", [
+    ("JPEG", "RGB", "image/jpeg"), ("PNG", "RGBA", "image/png")])
+def test_a_display_p3_photo_is_converted_to_srgb(chat, image_format, mode, content_type):
+    customer, store, conversation_id = chat
+    picture = Image.new(mode, (64, 48), (200, 60, 40))
+    picture.paste((128, 128, 128), (0, 0, 32, 48))  # a grey: the same in both
+    photo = encoded(picture, image_format, icc_profile=icc.display_p3())
+    answer = upload(customer, conversation_id, photo, "IMG_0002")
+    assert answer.status_code == 201, answer.json
+    attachment = answer.json["attachment"]
+    assert attachment["content_type"] == content_type
+    for url in (attachment["url"], attachment["thumbnail_url"]):
+        served = Image.open(io.BytesIO(store.api.get(url).data))
+        assert "icc_profile" not in served.info  # what is left is sRGB, which browsers assume
+        # P3's red is redder than sRGB's: the same colour takes more red and less green and blue.
+        red, green, blue = served.convert("RGB").getpixel((48, 24))
+        assert red >= 212 and green <= 48 and blue <= 30, (red, green, blue)
+        assert served.convert("RGB").getpixel((8, 24)) == pytest.approx((128, 128, 128), abs=4)
+
+
+@pytest.mark.parametrize("mode, color, icc_profile, expected", [
+    ("CMYK", (0, 255, 255, 0), icc.cmyk_press(red=(237, 28, 36)), (237, 28, 36)),
+    ("CMYK", (0, 255, 255, 0), None, (255, 0, 0)),
+    ("CMYK", (0, 255, 255, 0), icc.display_p3(), (255, 0, 0)),  # an RGB profile: it cannot fit
+    ("RGB", (200, 60, 40), b"not a colour profile" * 8, (200, 60, 40)),
+])
+def test_cmyk_photos_and_unusable_profiles_come_out_right(chat, mode, color, icc_profile,
+                                                          expected):
+    customer, store, conversation_id = chat
+    photo = encoded(Image.new(mode, (64, 48), color), "JPEG", quality=95, icc_profile=icc_profile)
+    answer = upload(customer, conversation_id, photo, "scan.jpg")
+    assert answer.status_code == 201, answer.json
+    served = Image.open(io.BytesIO(store.api.get(answer.json["attachment"]["url"]).data))
+    assert served.mode == "RGB" and "icc_profile" not in served.info
+    assert served.getpixel((32, 24)) == pytest.approx(expected, abs=3)
+
+
+@pytest.mark.parametrize("image_format, content_type, name", [
+    ("GIF", "image/gif", "dancing.gif"), ("WEBP", "image/webp", "dancing.webp")])
+def test_an_animation_keeps_its_frames_and_their_durations(chat, image_format, content_type, name):
+    customer, store, conversation_id = chat
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"  # Make
+    metadata = {"comment": b"PhoneMaker"} if image_format == "GIF" else {"exif": exif}
+    sent = animation(image_format, **metadata)
+    answer = upload(customer, conversation_id, sent, "dancing.gif")
+    assert answer.status_code == 201, answer.json
+    attachment = answer.json["attachment"]
+    assert attachment["content_type"] == content_type and attachment["name"] == name
+    assert (attachment["width"], attachment["height"]) == (1600, 400)
+    served = store.api.get(attachment["url"])
+    assert served.mimetype == content_type and b"PhoneMaker" not in served.data
+    image = Image.open(io.BytesIO(served.data))
+    assert image.format == image_format and image.size == (1600, 400) and image.info["loop"] == 0
+    durations = []
+    for frame in ImageSequence.Iterator(image):
+        frame.load()  # a WebP frame's duration is known once decoded
+        durations.append(frame.info["duration"])
+    assert durations == [100, 200, 300]
+    thumb = Image.open(io.BytesIO(store.api.get(attachment["thumbnail_url"]).data))
+    assert thumb.format == "JPEG" and not getattr(thumb, "is_animated", False)
+    assert thumb.getpixel((0, 0)) == pytest.approx((255, 255, 255), abs=4)  # the first frame
+
+
+@pytest.mark.settings(ATTACHMENT_MAX_PIXELS=200_000)
+def test_an_animation_of_too_many_frames_is_refused(chat, monkeypatch):
+    customer, _store, conversation_id = chat
+    monkeypatch.setattr(imaging, "MAX_FRAMES", 25)
+    for gif, reason in (  # 30 frames of 10,000 pixels; 26 small frames
+            (animation("GIF", frames=30, size=(100, 100)), "more than 20 frames of 100 × 100"),
+            (animation("GIF", frames=26, size=(4, 4)), "more than 25 frames of 4 × 4")):
+        answer = upload(customer, conversation_id, gif, "bomb.gif")
+        assert answer.status_code == 422 and answer.json["error"]["field"] == "file"
+        assert answer.json["error"]["code"] == "bad_image"
+        assert f"too large to open ({reason} pixels)" in answer.json["error"]["message"]
+    assert stored_files() == (0, 0)
+    assert Message.objects(conversation_id=conversation_id).count() == 0
 
 
 @pytest.mark.parametrize("data, name, content_type", [
