@@ -1,15 +1,19 @@
 """Redis or MongoDB going away and coming back (issue 13): sends are refused with 503 and
 Retry-After and leave nothing half-done, /healthz says so, and once the backend is back every
-stream resumes and every accepted message arrives exactly once, without restarting the app."""
+stream resumes and every accepted message arrives exactly once, without restarting the app. The
+background tasks log an outage when it starts and when it ends, not every round."""
 
+import logging
 import re
 import time
 import uuid
 
+import gevent
 import pymongo
 import pytest
 import requests
 
+from tests.support.fresh_hub import in_a_thread_of_its_own
 from tests.support.outages import Cable, RedisServer, wait_until
 from tests.support.storm import storm
 
@@ -152,3 +156,62 @@ def test_mongodb_unreachable_answers_503_and_recovers_without_a_restart(
     # Events come from Redis: the open streams went on through the outage, none ended in a crash.
     assert result.broken_streams == 0, result
     assert "Error handling request" not in server.log()
+
+
+@in_a_thread_of_its_own
+def test_a_redis_outage_is_logged_when_it_starts_and_ends_not_every_round_of_the_presence_tasks(
+        redis_server, tmp_path, caplog, monkeypatch):
+    import mongoengine
+
+    from elako import create_app, realtime
+    from elako.services import presence
+    from tests.conftest import make_config
+
+    monkeypatch.setattr(presence, "HEARTBEAT_FLUSH_SECONDS", 0.05)
+    app = create_app(make_config(redis_server.url, tmp_path, PRESENCE_SWEEP_SECONDS=0.05))
+    caplog.set_level(logging.INFO, logger="elako.realtime.hub")
+    try:
+        with app.app_context():
+            hub = realtime.get_hub()  # runs the sweep and the heartbeat flush every 0.05 s
+            gevent.sleep(0.3)
+            redis_server.stop()
+            presence.heartbeat("user-1", "tab-1")  # a stream beats during the outage
+            gevent.sleep(1.5)  # some 30 failed rounds of each
+            during = [r for r in caplog.records if r.name == "elako.realtime.hub"]
+            redis_server.start()
+            deadline = time.monotonic() + 10
+            while len(answered_again(caplog)) < 2 and time.monotonic() < deadline:
+                gevent.sleep(0.05)
+            hub.stop()
+            beat = app.extensions["redis"].zscore(presence._key("user-1", "conns"), "tab-1")
+    finally:
+        mongoengine.get_connection().drop_database(app.config["MONGODB_DB"])
+        mongoengine.disconnect()
+    assert sorted((r.levelno, r.getMessage().split(":")[0]) for r in during) == [
+        (logging.WARNING, "periodic task flush_heartbeats"),
+        (logging.WARNING, "periodic task sweep_presence")], [r.getMessage() for r in during]
+    assert all("Redis unavailable" in r.getMessage() and not r.exc_info for r in during)
+    assert sorted(answered_again(caplog)) == ["flush_heartbeats", "sweep_presence"], caplog.text
+    assert beat is not None  # the beat Redis missed went with the first flush after
+
+
+def answered_again(caplog):
+    """The periodic tasks that logged Redis answering again."""
+    return [re.match(r"periodic task (\w+)", r.getMessage()).group(1) for r in caplog.records
+            if r.name == "elako.realtime.hub" and "Redis answers again" in r.getMessage()]
+
+
+@in_a_thread_of_its_own
+def test_a_periodic_task_failing_for_another_reason_logs_its_traceback_every_round(caplog):
+    from elako.realtime.hub import LiveHub
+
+    def sweep_presence():
+        raise ValueError("a bug, not an outage")
+
+    hub = LiveHub("redis://127.0.0.1:1/0", "test:hub")
+    hub.spawn_periodic(0.01, sweep_presence)
+    gevent.sleep(0.2)
+    hub.stop()
+    failures = [r for r in caplog.records if r.name == "elako.realtime.hub"]
+    assert len(failures) >= 3, caplog.text
+    assert all(r.levelno == logging.ERROR and r.exc_info[0] is ValueError for r in failures)

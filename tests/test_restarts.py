@@ -137,3 +137,56 @@ def test_sigterm_ends_streams_with_a_retry_hint_in_time_and_loses_nothing_accept
 
 def received_ids(*streams):
     return {e.json["message"]["id"] for s in streams for e in s.of_type("message")}
+
+
+def test_sigterm_after_a_rolling_restart_ends_every_stream_at_once_even_those_still_opening(
+        live_server, sse):
+    graceful = 30  # far above what a prompt stop takes
+    # One open at a time, so that the clients coming back after the HUP are still opening (queued
+    # or half-way) when the SIGTERM comes, as after a deploy with thousands of them.
+    server = live_server(GRACEFUL_TIMEOUT=str(graceful), SSE_RETRY_MS="500",
+                         SSE_RETRY_JITTER_MS="1000", STREAM_OPEN_CONCURRENCY="1")
+    accounts = BulkAccounts.for_server(server)
+    try:
+        users = accounts.users("customer", 30)
+    finally:
+        accounts.close()
+    events_url = server.url + "/api/events"
+    first = [sse(events_url, headers=user.headers) for user in users]
+    for stream in first:
+        stream.wait_for_comments(1)
+    old_workers = set(server.worker_pids())
+    server.process.send_signal(signal.SIGHUP)
+    for stream in first:  # the old worker tells each to come back
+        stream.wait_closed(timeout=20)
+        assert stream.retries and 500 <= stream.retries[-1] <= 1500, stream.retries
+    wait_until(lambda: not old_workers & set(server.worker_pids())
+               and len(server.worker_pids()) == 1, 30, "the old worker never went away")
+
+    resumed, opened = [], threading.Event()
+
+    def come_back(user):  # every client at once, as their browsers do
+        try:
+            resumed.append(sse(events_url, headers=user.headers, timeout=graceful + 10))
+        except OSError:  # the stopping server no longer listens: the browser tries again later
+            pass
+        opened.set()
+
+    openers = [threading.Thread(target=come_back, args=(user,)) for user in users]
+    for opener in openers:
+        opener.start()
+    assert opened.wait(60), "no stream reopened on the new worker"
+    stopped_at = time.monotonic()
+    server.process.send_signal(signal.SIGTERM)
+    for opener in openers:
+        opener.join(graceful + 15)
+    streams = [stream for stream in resumed if stream.status == 200]
+    assert streams, [stream.status for stream in resumed]
+    for stream in streams:
+        stream.wait_closed(timeout=graceful + 5)
+    closed_after = time.monotonic() - stopped_at
+    server.process.wait(graceful + 10)
+    stopped_after = time.monotonic() - stopped_at
+    # Each told when to come back (a retry of its own after the first), none cut at the timeout.
+    assert all(len(stream.retries) >= 2 for stream in streams), [s.retries for s in streams]
+    assert closed_after < 10 and stopped_after < graceful / 2, (closed_after, stopped_after)

@@ -4,36 +4,15 @@ it holds. An idle stream waits for its next heartbeat without an object of its o
 long (what made Python's full garbage collections frequent at 10,000 streams). These test one
 stream's subscription to the worker's hub directly."""
 
-import functools
 import gc
-import threading
 import time
 
 import gevent
 
-from elako.realtime.hub import CATCH_UP, QUEUE_LIMIT, SHUTDOWN, Subscription, WakeUps
-
-
-def in_a_thread_of_its_own(test):
-    """Run `test` on a fresh gevent hub: the main thread's may hold greenlets that earlier
-    in-process tests left behind, blocked on sockets gevent does not patch here."""
-    @functools.wraps(test)
-    def run():
-        failure = []
-
-        def body():
-            try:
-                test()
-            except BaseException as exc:  # noqa: BLE001 - handed to the test's own thread
-                failure.append(exc)
-
-        thread = threading.Thread(target=body, daemon=True)
-        thread.start()
-        thread.join(30)
-        assert not thread.is_alive(), "the subscription never answered"
-        if failure:
-            raise failure[0]
-    return run
+from elako.realtime.hub import (
+    CATCH_UP, QUEUE_LIMIT, SHUTDOWN, LiveHub, Subscription, WakeUps,
+)
+from tests.support.fresh_hub import in_a_thread_of_its_own
 
 
 def in_seconds(seconds):
@@ -85,6 +64,16 @@ def test_a_lagging_stream_still_hears_that_the_worker_stops():
     subscription.stop()
     items = [subscription.get(until=time.monotonic()) for _ in range(QUEUE_LIMIT + 2)]
     assert items[-2:] == [CATCH_UP, SHUTDOWN]
+
+
+@in_a_thread_of_its_own
+def test_a_stream_still_opening_when_its_worker_stops_hears_it_at_once():
+    hub = LiveHub("redis://127.0.0.1:1/0", "test:hub")
+    hub.shut_down()  # while the stream waited its turn to open (a SIGTERM after a deploy)
+    try:
+        assert hub.subscribe("user-1").get(until=in_seconds(1)) is SHUTDOWN
+    finally:
+        hub.stop()
 
 
 @in_a_thread_of_its_own

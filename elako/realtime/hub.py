@@ -44,6 +44,10 @@ SHUTDOWN = object()  # queue marker: "this worker is stopping: tell the client w
 QUEUE_LIMIT = 500
 # Channels per SUBSCRIBE or UNSUBSCRIBE command, so one command never grows without bound.
 CHANNELS_PER_COMMAND = 1000
+# Redis not answering (stopped, restarting, unreachable): expected now and then, and said briefly.
+REDIS_UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, OSError)
+# While Redis stays away, a periodic task says so again this often, not every round.
+OUTAGE_REMINDER_SECONDS = 60
 
 
 class WakeUps:
@@ -203,9 +207,14 @@ class LiveHub:
 
     def subscribe(self, channel):
         """Register a stream on `channel`. Returns at once: the stream gets CATCH_UP when Redis
-        confirms the subscription, so it must fix its cursor *after* this call."""
+        confirms the subscription, so it must fix its cursor *after* this call. On a stopping
+        worker it gets SHUTDOWN at once: it was still opening (admitted, or waiting its turn) when
+        `shut_down` told the others, and would otherwise hold the worker until its graceful
+        timeout (after a deploy every client is reopening at once)."""
         self.start()
         subscription = Subscription(channel)
+        if self.stopping:
+            subscription.stop()
         first = channel not in self._subscriptions
         self._subscriptions[channel].add(subscription)
         if first:
@@ -243,14 +252,23 @@ class LiveHub:
         self._redis.close()
 
     def spawn_periodic(self, seconds, task):
-        """Run `task()` every `seconds` for the life of the hub (the presence sweeper uses this)."""
+        """Run `task()` every `seconds` for the life of the hub (the presence sweeper uses this).
+        A Redis outage is logged when it starts and when it ends (see `OutageLog`); any other
+        failure with its traceback, every time."""
+        name = getattr(task, "__name__", task)
+
         def loop():
+            outage = OutageLog(name)
             while True:
                 gevent.sleep(seconds)
                 try:
                     task()
+                except REDIS_UNAVAILABLE as exc:
+                    outage.failed(exc)
                 except Exception:
-                    log.exception("periodic task %s failed", getattr(task, "__name__", task))
+                    log.exception("periodic task %s failed", name)
+                else:
+                    outage.ended()
 
         self._greenlets.append(gevent.spawn(loop))
 
@@ -315,7 +333,7 @@ class LiveHub:
                 self._connect()
                 backoff = 0.1
                 self._listen()
-            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            except REDIS_UNAVAILABLE as exc:
                 log.warning("pub/sub connection lost (%s); reconnecting in %.1fs", exc, backoff)
             except Exception:  # the listener must outlive any surprise, or live delivery stops
                 log.exception("pub/sub listener failed; reconnecting in %.1fs", backoff)
@@ -384,6 +402,34 @@ class LiveHub:
                 self._pubsub.ping()
             except (redis.ConnectionError, OSError):
                 pass  # the listener sees the broken connection and reconnects
+
+
+class OutageLog:
+    """What a periodic task says of a Redis outage: a warning when it starts, a short reminder every
+    OUTAGE_REMINDER_SECONDS while it lasts, a line when Redis answers again. A task that runs every
+    half second would otherwise log a traceback every half second for as long as Redis is away."""
+
+    def __init__(self, task_name):
+        self.task_name = task_name
+        self._since = None  # time.monotonic() of the outage's first failed round
+        self._said_at = None
+
+    def failed(self, exc):
+        now = time.monotonic()
+        if self._since is None:
+            self._since = self._said_at = now
+            log.warning("periodic task %s: Redis unavailable (%s); retrying quietly until it "
+                        "answers", self.task_name, exc)
+        elif now - self._said_at >= OUTAGE_REMINDER_SECONDS:
+            self._said_at = now
+            log.warning("periodic task %s: Redis still unavailable after %.0fs (%s)",
+                        self.task_name, now - self._since, exc)
+
+    def ended(self):
+        if self._since is not None:
+            log.info("periodic task %s: Redis answers again after %.0fs", self.task_name,
+                     time.monotonic() - self._since)
+            self._since = self._said_at = None
 
 
 def _batches(channels):

@@ -135,11 +135,12 @@ HEARTBEAT_BATCH = 100
 
 def flush_heartbeats():
     """Push the expiry of every stream that beat since the last flush forward, a pipeline per
-    HEARTBEAT_BATCH streams."""
-    beats = list(_pending_heartbeats().items())
+    HEARTBEAT_BATCH streams. A beat stays pending until it is sent: beats that Redis did not take
+    (an outage) go with the next flush, unless their stream closed meanwhile."""
+    pending = _pending_heartbeats()
+    beats = list(pending.items())
     if not beats:
         return
-    current_app.extensions["presence_heartbeats"] = {}
     expires = time.time() + current_app.config["PRESENCE_TTL_SECONDS"]
     for start in range(0, len(beats), HEARTBEAT_BATCH):
         batch = beats[start:start + HEARTBEAT_BATCH]
@@ -149,6 +150,8 @@ def flush_heartbeats():
             pipe.expire(_key(user_id, "conns"), LAST_SEEN_TTL)
         pipe.zadd(_online_key(), {user_id: expires for _, user_id in batch}, gt=True)
         pipe.execute()
+        for connection_id, _ in batch:
+            pending.pop(connection_id, None)
 
 
 def disconnect(user_id, connection_id):
