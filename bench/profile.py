@@ -13,6 +13,7 @@ while the process's thread is on the CPU, so the shares are of CPU time, not of 
 import argparse
 import datetime
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -38,6 +39,20 @@ PARTS = [("the store's wire server and mongomock", ("mongomock", "mongowire", "m
          ("flask, werkzeug, jinja (requests, templates)", ("flask", "werkzeug", "jinja2")),
          ("pydantic (request validation)", ("pydantic",)),
          ("JSON", ("json/",)), ("logging", ("logging/",)), ("ELako's own code", ("elako/",))]
+
+
+def finish(spy, timeout):
+    """Wait for py-spy to end. It may overrun its duration (it once did by minutes, on the wire
+    server's hundred threads); interrupted, it writes what it sampled, and killed, nothing."""
+    try:
+        spy.wait(timeout)
+    except subprocess.TimeoutExpired:
+        spy.send_signal(signal.SIGINT)
+        try:
+            spy.wait(30)
+        except subprocess.TimeoutExpired:
+            spy.kill()
+            spy.wait()
 
 
 def record(pid, seconds, output):
@@ -101,10 +116,11 @@ def profiled(run, name, prepare, send, seconds, folder):
         sender = threading.Thread(target=lambda: outcome.update(send(elako, loadgen, state)))
         sender.start()
         for spy in spies.values():
-            spy.wait(seconds + 60)
+            finish(spy, seconds + 60)
         sender.join()
-        return {"load": outcome, **{part: summarise(folder / f"{name}-{part}.txt")
-                                    for part in spies}}
+        written = {part: folder / f"{name}-{part}.txt" for part in spies}
+        return {"load": outcome, **{part: summarise(path) for part, path in written.items()
+                                    if path.exists()}}
     finally:
         loadgen.close()
         elako.stop()
