@@ -189,4 +189,6 @@ def test_sigterm_after_a_rolling_restart_ends_every_stream_at_once_even_those_st
     stopped_after = time.monotonic() - stopped_at
     # Each told when to come back (a retry of its own after the first), none cut at the timeout.
     assert all(len(stream.retries) >= 2 for stream in streams), [s.retries for s in streams]
-    assert closed_after < 10 and stopped_after < graceful / 2, (closed_after, stopped_after)
+    # Far from the graceful timeout, with room for a slow machine (CI has two cores).
+    assert closed_after < graceful / 2 and stopped_after < graceful * 2 / 3, (closed_after,
+                                                                                stopped_after)

@@ -108,7 +108,7 @@ def test_a_retry_while_the_first_attempt_is_still_announcing_is_announced_once(
     customer, store, cid = chat
     followed = []
     monkeypatch.setattr(messages.followups, "message_sent",
-                        lambda message, conversation: followed.append(message.id))
+                        lambda message, conversation, store_view: followed.append(message.id))
     announce, retries = messages._announce, []
 
     def retry_first(message, conversation):
