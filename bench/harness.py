@@ -118,16 +118,27 @@ def cpu_seconds(pid):
 
 
 class Elako:
-    """One gevent worker started from gunicorn.conf.py, as `make run` starts it."""
+    """One gevent worker started from gunicorn.conf.py, as `make run` starts it.
+
+    `mongo_uri=None` is the `make run` default: the worker keeps its data in its own memory
+    (mongomock) and runs the background jobs too. Its accounts can only be created once it runs,
+    through the store it serves for this (bench/gunicorn_embedded.py)."""
 
     name = "ELako"
     kind = "sse"
 
     def __init__(self, data_dir, redis_url, mongo_uri, env=None):
         self.redis_url = redis_url
+        self.embedded = mongo_uri is None
+        settings = {**ELAKO_SETTINGS, **(env or {})}
+        config = "gunicorn.conf.py"
+        if self.embedded:
+            self.store_port = free_port()
+            settings.update(BENCH_STORE_PORT=str(self.store_port), START_JOB_WORKER="1")
+            config = str(ROOT / "bench" / "gunicorn_embedded.py")
         self.server = LiveServer(ROOT, data_dir, redis_url=redis_url, mongo_uri=mongo_uri,
-                                 env={**ELAKO_SETTINGS, **(env or {})})
-        self.accounts = BulkAccounts.for_server(self.server)
+                                 env=settings, config=config)
+        self.accounts = None if self.embedded else BulkAccounts.for_server(self.server)
         self.bus = EventBus(redis.Redis.from_url(redis_url, decode_responses=True),
                             prefix=self.server.prefix, maxlen=1000, ttl_seconds=3600)
 
@@ -138,11 +149,17 @@ class Elako:
     def start(self):
         self.server.start()
         self.pid = self.server.worker_pids()[0]
+        if self.embedded:
+            wait_for_port(self.store_port, self.server.process)
+            env = self.server.env
+            self.accounts = BulkAccounts(f"mongodb://127.0.0.1:{self.store_port}/",
+                                         env["MONGODB_DB"], env["JWT_SECRET_KEY"])
         return self
 
     def stop(self):
         self.server.stop()
-        self.accounts.close()
+        if self.accounts is not None:
+            self.accounts.close()
 
     def stream(self, user):
         return {"key": user.id, "path": "/api/events", "headers": user.headers}

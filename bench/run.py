@@ -60,6 +60,8 @@ def plan(scale, quick):
         "relay": {"streams": size(10_000, 100), "steps": 2 if quick else 4, "rate": 100,
                   "seconds": window},
         "end_to_end": {"pairs": size(1_000, 50), "rate": size(100, 20), "seconds": window},
+        "end_to_end_embedded": {"pairs": size(1_000, 50), "rate": size(100, 20),
+                                "seconds": window},
         "replay": {"count": size(1_000, 100)},
         "burst": {"customers_count": size(500, 50)},
         "sign_in_storm": {"pairs": size(100, 20), "rate": 20, "seconds": window},

@@ -131,8 +131,9 @@ def rounded(ms):
 
 # -- ELako only ------------------------------------------------------------------------------------
 
-def new_elako(run, name, env=None):
-    return Elako(run.data_dir / name, run.redis_url, run.mongo_uri, env=env)
+def new_elako(run, name, env=None, embedded=False):
+    """`embedded`: the `make run` default, its data in the worker's own memory."""
+    return Elako(run.data_dir / name, run.redis_url, None if embedded else run.mongo_uri, env=env)
 
 
 def pairs_of(elako, count):
@@ -151,7 +152,9 @@ def message_posts(customers, stores, conversations):
 def send_window(run, loadgen, elako, posts, rate, seconds, first=0):
     """Customers send `rate` messages/s over the API for `seconds`; each counts on its store's
     stream."""
-    mongo_before, redis_before = run.mongo_commands(), redis_commands(run.redis_url)
+    # An embedded store serves the worker in-process: no commands to count.
+    mongo_commands = (lambda: None) if elako.embedded else run.mongo_commands
+    mongo_before, redis_before = mongo_commands(), redis_commands(run.redis_url)
     mark = loadgen.call("mark")
     server_cpu, started = cpu_seconds(elako.pid), time.monotonic()
     count = int(rate * seconds)
@@ -159,7 +162,7 @@ def send_window(run, loadgen, elako, posts, rate, seconds, first=0):
     accepted = sum(n for status, n in sent["statuses"].items() if status in ("200", "201"))
     window = drain(loadgen, accepted, patience=max(15, seconds))
     elapsed = time.monotonic() - started
-    mongo_after = run.mongo_commands()
+    mongo_after = mongo_commands()
     return {"sent": count, "accepted": accepted, "statuses": sent["statuses"],
             "sent_per_second": round(count / sent["seconds"], 1),
             "received": window["received"], "lost": accepted - window["received"],
@@ -177,20 +180,32 @@ def send_window(run, loadgen, elako, posts, rate, seconds, first=0):
 
 def end_to_end(run, pairs, rate, seconds):
     """`pairs` customers and stores, each with one stream; customers send over the API."""
-    elako = new_elako(run, "end-to-end")
-    customers, stores, conversations = pairs_of(elako, pairs)
+    return send_to_stores(run, new_elako(run, "end-to-end"), pairs, rate, seconds)
+
+
+def end_to_end_embedded(run, pairs, rate, seconds):
+    """The same on the `make run` default: MongoDB is mongomock inside the worker."""
+    return send_to_stores(run, new_elako(run, "end-to-end-embedded", embedded=True), pairs, rate,
+                          seconds)
+
+
+def send_to_stores(run, elako, pairs, rate, seconds):
     loadgen = run.loadgen()
     elako.start()
     try:
+        customers, stores, conversations = pairs_of(elako, pairs)
         idle_rss = rss_bytes(elako.pid)
         status = open_and_warm(loadgen, elako, [elako.stream(u) for u in customers + stores],
                                rate=run.open_rate, timeout=open_timeout(2 * pairs))
+        open_rss = rss_bytes(elako.pid)
         result = {"streams": 2 * pairs, "ready": status["ready"], "refused": status["statuses"],
-                  "redis_connections": redis_connections(elako.pid, run.redis_url)}
+                  "redis_connections": redis_connections(elako.pid, run.redis_url),
+                  "kb_per_stream": round((open_rss - idle_rss) / 1024 / max(1, status["ready"]), 1)}
         result.update(send_window(run, loadgen, elako, message_posts(customers, stores, conversations),
                                   rate, seconds))
-        result["kb_per_stream"] = round(
-            (rss_bytes(elako.pid) - idle_rss) / 1024 / max(1, status["ready"]), 1)
+        # What the worker keeps per message sent: caches, and with the embedded store the messages.
+        result["kb_per_message"] = round(
+            (rss_bytes(elako.pid) - open_rss) / 1024 / max(1, result["accepted"]), 1)
         return result
     finally:
         loadgen.close()

@@ -429,10 +429,12 @@ class MongoWireServer(socketserver.ThreadingTCPServer):
     block_on_close = False
     request_queue_size = 128  # many gunicorn workers may connect at once
 
-    def __init__(self, host="127.0.0.1", port=0):
+    def __init__(self, host="127.0.0.1", port=0, client=None):
+        """`client`: the mongomock client whose store to serve (a new one by default), such as an
+        app's own in-process store."""
         super().__init__((host, port), ConnectionHandler)
         mockstore.install()  # the same shortcuts as the app's own in-memory store
-        self.client = mongomock.MongoClient()
+        self.client = client or mongomock.MongoClient()
         self.lock = threading.Lock()  # mongomock is not thread-safe
         self.connection_ids = itertools.count(1)
         self.command_counts = Counter()  # by command name, read with mongowireCommandCounts

@@ -56,10 +56,12 @@ class LiveServer:
     """One gunicorn master with `workers` gevent workers, on its own port, database and key prefix.
 
     Several LiveServers may share `redis_url`, `mongo_uri` and `share_with`'s names, which is how a
-    test runs "two hosts" of one deployment.
+    test runs "two hosts" of one deployment. `mongo_uri=None` leaves MONGODB_URI unset: each worker
+    keeps its data in its own memory, as under `make run`. `config` is gunicorn's settings file.
     """
 
-    def __init__(self, root, data_dir, *, redis_url, mongo_uri, workers=1, env=None):
+    def __init__(self, root, data_dir, *, redis_url, mongo_uri, workers=1, env=None,
+                 config="gunicorn.conf.py"):
         self.root = root
         self.data_dir = data_dir
         self.port = free_port()
@@ -72,6 +74,9 @@ class LiveServer:
                     "REDIS_URL": redis_url, "MONGODB_URI": mongo_uri, "DATA_DIR": str(data_dir),
                     "SECRET_KEY": "e2e-secret-" + "y" * 40, "JWT_SECRET_KEY": JWT_SECRET,
                     "ACCESS_LOG": "", "PYTHONUNBUFFERED": "1"}
+        if mongo_uri is None:
+            del self.env["MONGODB_URI"]
+        self.config = config
         self.process = None
         self.log_path = data_dir / "gunicorn.log"
 
@@ -83,7 +88,7 @@ class LiveServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app:app"],
+            [sys.executable, "-m", "gunicorn", "-c", self.config, "app:app"],
             cwd=self.root, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True)
         wait_for_port(self.port, self.process)
