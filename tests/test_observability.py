@@ -3,6 +3,7 @@ and JSON log lines that never carry a message, a password, a token or an email a
 
 import json
 import re
+import time
 
 import pytest
 import requests
@@ -135,3 +136,18 @@ def test_two_workers_are_counted_as_one_server_and_log_json_lines(live_server):
     log = server.log()
     for private in (secret, customer.email, store.email, customer.token, "correct horse battery"):
         assert private not in log
+    # One line a request: gunicorn's own access log only when ACCESS_LOG asks for it.
+    assert not [e for e in entries if e.get("logger") == "gunicorn.access"]
+
+
+@pytest.mark.e2e
+def test_access_log_adds_gunicorns_line_for_each_request(live_server):
+    server = live_server(ACCESS_LOG="-", LOG_FORMAT="json")
+    requests.get(server.url + "/healthz", timeout=10)
+    # gunicorn writes the line once the answer has gone.
+    deadline = time.monotonic() + 10
+    while '"GET /healthz' not in server.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    entries = [json.loads(line) for line in server.log().splitlines() if line.strip()]
+    access = [e for e in entries if e.get("logger") == "gunicorn.access"]
+    assert any("GET /healthz" in e["message"] for e in access), server.log()[-2000:]

@@ -69,11 +69,11 @@ class LiveServer:
         self.workers = workers
         names = {"REDIS_KEY_PREFIX": f"e{uuid.uuid4().hex[:10]}"}
         names["MONGODB_DB"] = f"elako_e2e_{names['REDIS_KEY_PREFIX']}"
-        self.env = {**os.environ, **FAST_SETTINGS, **names, **(env or {}),
+        self.env = {**os.environ, **FAST_SETTINGS, "ACCESS_LOG": "", **names, **(env or {}),
                     "PORT": str(self.port), "HOST": "127.0.0.1", "WEB_CONCURRENCY": str(workers),
                     "REDIS_URL": redis_url, "MONGODB_URI": mongo_uri, "DATA_DIR": str(data_dir),
                     "SECRET_KEY": "e2e-secret-" + "y" * 40, "JWT_SECRET_KEY": JWT_SECRET,
-                    "ACCESS_LOG": "", "PYTHONUNBUFFERED": "1"}
+                    "PYTHONUNBUFFERED": "1"}
         if mongo_uri is None:
             del self.env["MONGODB_URI"]
         self.config = config
