@@ -125,6 +125,10 @@ class Config:
     STREAM_OPEN_CONCURRENCY = _int("STREAM_OPEN_CONCURRENCY", 32)
     STREAM_OPEN_QUEUE = _int("STREAM_OPEN_QUEUE", 2000)
     STREAM_OPEN_WAIT_SECONDS = float(os.environ.get("STREAM_OPEN_WAIT_SECONDS", 10))
+    # Sends (messages, photos, orders) a worker stores and publishes at once; more wait their turn,
+    # first come first served, at most SEND_WAIT_SECONDS before a 503 (elako/services/gates.py).
+    SEND_CONCURRENCY = _int("SEND_CONCURRENCY", 16)
+    SEND_WAIT_SECONDS = float(os.environ.get("SEND_WAIT_SECONDS", 10))
     MAX_STREAMS_PER_USER = _int("MAX_STREAMS_PER_USER", 12)
     # Each worker pings Redis over its pub/sub connection this often and reconnects after three
     # silent intervals: a connection a NAT or load balancer dropped goes silent, not closed.

@@ -151,10 +151,10 @@ def send(conversation_id):
     try:
         message, _created = attachments.send(g.user, conversation_id, request.form, request.files)
     except ServiceError as exc:
-        if is_htmx() or exc.status not in (413, 415, 422, 403, 429):
+        if is_htmx() or exc.status not in (413, 415, 422, 403, 429, 503):
             raise
         # Without JavaScript: back to the page (a reload must not post again), which shows the
-        # error with the text kept.
+        # error with the text kept (503: the worker too busy to take it in time).
         found = conversations.conversation_for(g.user, conversation_id)
         carryover.keep(g.auth_session.id, f"composer:{found.id}", error=exc.message,
                        draft=request.form.get("body", ""))

@@ -19,6 +19,7 @@ from ..schemas import parse
 from ..schemas.requests import NewMessage
 from . import attachments, catalogue, followups, inputs, orders, ratelimit
 from .conversations import NOT_FOUND, conversation_for, reachable_by
+from .gates import TurnGate, per_worker
 from .payloads import conversation_payload, iso, message_payload
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,23 @@ def deliver(user, conversation_id, *, body, message_type, client_id, attachment=
     lines, services.hours the away message, `auto`). Returns (message, created) as
     `send_message` does. `limit`: the rate limit it counts against (None: none; an away message
     counts against none); `conversation_update`: more changes for the write that records it
-    (services.orders)."""
+    (services.orders).
+
+    A worker takes SEND_CONCURRENCY of these at a time, in order of arrival (`send_turns`)."""
+    with send_turns().turn():
+        return _deliver(user, conversation_id, body=body, message_type=message_type,
+                        client_id=client_id, attachment=attachment, order=order, product=product,
+                        limit=limit, conversation_update=conversation_update, auto=auto)
+
+
+def send_turns():
+    """This worker's gate for sends (elako/services/gates.py says why)."""
+    return per_worker("send_turns", lambda cfg: TurnGate(cfg["SEND_CONCURRENCY"],
+                                                         cfg["SEND_WAIT_SECONDS"]))
+
+
+def _deliver(user, conversation_id, *, body, message_type, client_id, attachment, order, product,
+             limit, conversation_update, auto):
     conversation_id = inputs.object_id(conversation_id, NOT_FOUND)
     message = Message(
         id=ObjectId(), conversation_id=conversation_id, sender_id=user.id, type=message_type,

@@ -26,7 +26,6 @@ reconnect delay so its clients do not all come back in the same second.
 
 import logging
 import math
-import os
 import random
 import time
 from contextlib import contextmanager
@@ -43,6 +42,7 @@ from ..realtime import get_bus, get_hub, session_cache
 from ..realtime.bus import Event, HistoryGap, parse_id
 from ..realtime.hub import CATCH_UP, SHUTDOWN
 from . import accounts, messages, presence, ratelimit
+from .gates import per_worker
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,6 @@ class Admission:
         # until it has been measured.
         self.rate = None
         self._done, self._since = 0, time.monotonic()
-        self.pid = os.getpid()
 
     def _expected_wait(self):
         return (self.waiting + 1) / self.rate if self.rate else 0.0
@@ -138,13 +137,9 @@ class Admission:
 
 def admission():
     """This worker's admission gate (`with admission(): ...` around a stream's opening work)."""
-    app = current_app._get_current_object()
-    gate = app.extensions.get("stream_admission")
-    if gate is None or gate.pid != os.getpid():
-        cfg = app.config
-        gate = app.extensions["stream_admission"] = Admission(
-            cfg["STREAM_OPEN_CONCURRENCY"], cfg["STREAM_OPEN_QUEUE"], cfg["STREAM_OPEN_WAIT_SECONDS"])
-    return gate.slot()
+    return per_worker("stream_admission", lambda cfg: Admission(
+        cfg["STREAM_OPEN_CONCURRENCY"], cfg["STREAM_OPEN_QUEUE"], cfg["STREAM_OPEN_WAIT_SECONDS"],
+    )).slot()
 
 
 class EventStream:
