@@ -71,6 +71,11 @@ class Config:
     # load balancers; an election (about 10 s) then costs a retry. A serverSelectionTimeoutMS in
     # MONGODB_URI wins.
     MONGODB_TIMEOUT_SECONDS = float(os.environ.get("MONGODB_TIMEOUT_SECONDS", 5))
+    # How long a MongoDB or Redis command waits for its answer on an open connection. A connection
+    # that went silent (a host gone, a NAT that dropped it) would otherwise hold its request, and
+    # a send's turn (SEND_CONCURRENCY), until TCP gives up many minutes later. socketTimeoutMS in
+    # MONGODB_URI wins for MongoDB. Longer than JOB_POLL_SECONDS, which a job worker's read blocks.
+    COMMAND_TIMEOUT_SECONDS = float(os.environ.get("COMMAND_TIMEOUT_SECONDS", 30))
 
     # Create the demo accounts at start-up (what `flask seed-demo` does). `make run` turns it on
     # when MongoDB is mongomock, whose data only the server process itself can reach; with

@@ -119,7 +119,7 @@ YOUNG_COLLECTION_THRESHOLD = 5000
 
 def _collect_garbage_less_often():
     """A full garbage collection stops every stream of the worker while it scans every object: at
-    2,000 open streams 80-170 ms each, at 10,000 up to half a second (bench/run.py, measured with
+    2,000 open streams 80-170 ms each, at 10,000 0.4-0.8 s (bench/run.py, measured with
     gc.callbacks). Two changes make them rarer and shorter:
 
     - what the app loaded at start-up (over 100,000 objects, which live as long as the process)

@@ -118,11 +118,12 @@ def cpu_seconds(pid):
 
 
 class Elako:
-    """One gevent worker started from gunicorn.conf.py, as `make run` starts it.
+    """One gevent worker started from gunicorn.conf.py, as `make run` starts it (through
+    bench/gunicorn_bench.py, which adds only what a benchmark asks of it).
 
     `mongo_uri=None` is the `make run` default: the worker keeps its data in its own memory
     (mongomock) and runs the background jobs too. Its accounts can only be created once it runs,
-    through the store it serves for this (bench/gunicorn_embedded.py)."""
+    through the store it serves for this."""
 
     name = "ELako"
     kind = "sse"
@@ -131,13 +132,11 @@ class Elako:
         self.redis_url = redis_url
         self.embedded = mongo_uri is None
         settings = {**ELAKO_SETTINGS, **(env or {})}
-        config = "gunicorn.conf.py"
         if self.embedded:
             self.store_port = free_port()
             settings.update(BENCH_STORE_PORT=str(self.store_port), START_JOB_WORKER="1")
-            config = str(ROOT / "bench" / "gunicorn_embedded.py")
         self.server = LiveServer(ROOT, data_dir, redis_url=redis_url, mongo_uri=mongo_uri,
-                                 env=settings, config=config)
+                                 env=settings, config=str(ROOT / "bench" / "gunicorn_bench.py"))
         self.accounts = None if self.embedded else BulkAccounts.for_server(self.server)
         self.bus = EventBus(redis.Redis.from_url(redis_url, decode_responses=True),
                             prefix=self.server.prefix, maxlen=1000, ttl_seconds=3600)

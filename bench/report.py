@@ -279,11 +279,11 @@ def end_to_end_embedded_section(result):
                  "starts it without MONGODB_URI: its data in its own memory (mongomock, "
                  "`elako/mockstore.py`) and the background jobs in the same process. The accounts "
                  "are written through a wire-protocol view of that store which the benchmark's "
-                 "gunicorn settings add (`bench/gunicorn_embedded.py`). Its CPU and memory "
+                 "gunicorn settings add (`bench/gunicorn_bench.py`). Its CPU and memory "
                  "include the store's.", [
                      ("streams ready", f"{result['ready']:,} of {result['streams']:,}"),
                      ("Redis connections", result["redis_connections"]),
-                     ("KB per stream (the store's accounts included)", result["kb_per_stream"]),
+                     ("KB per stream", result["kb_per_stream"]),
                      ("worker memory growth per message sent (the stored message included)",
                       kb_per_message(result)),
                      *send_rows(result)])
@@ -310,8 +310,10 @@ def sign_in_storm_section(result):
     return table("Sign-in storm", "The same delivery load twice: quiet, then with 8 clients "
                  "signing in (`POST /api/auth/token`) over and over. Then both again on a second "
                  "worker running gevent's monitor thread (`GEVENT_MAX_BLOCKING_TIME=0.01`), for "
-                 "its blocking reports: each report formats every greenlet's stack, which slows "
-                 "that worker itself, so the ratio comes from the first.", [
+                 "its blocking reports: the monitor takes CPU of its own, so the ratio comes from "
+                 "the first. Its reports name the blocked stack only: gevent's greenlet tree, "
+                 "found by walking every object, blocked the loop itself and caused more reports "
+                 "(`bench/gunicorn_bench.py`).", [
                      ("delivery p50 / p99, quiet", f"{ms(quiet['p50'])} / {ms(quiet['p99'])}"),
                      ("delivery p50 / p99, signing in", f"{ms(storm['p50'])} / {ms(storm['p99'])}"),
                      ("p99 ratio", f"{result['p99_ratio']}x"),

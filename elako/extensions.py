@@ -55,6 +55,8 @@ def connect_mongo(app):
         options = {}
         if "serverselectiontimeoutms" not in uri.lower():
             options["serverSelectionTimeoutMS"] = int(app.config["MONGODB_TIMEOUT_SECONDS"] * 1000)
+        if "sockettimeoutms" not in uri.lower():
+            options["socketTimeoutMS"] = int(app.config["COMMAND_TIMEOUT_SECONDS"] * 1000)
         mongoengine.connect(db=db, host=uri, uuidRepresentation="standard", tz_aware=False,
                             **options)
         return
@@ -72,7 +74,8 @@ def connect_mongo(app):
 def connect_redis(app):
     """The process's command client: one blocking pool, per node when Redis is a cluster."""
     options = {"max_connections": app.config["REDIS_MAX_CONNECTIONS"], "decode_responses": True,
-               "client_name": f"{app.config['REDIS_KEY_PREFIX']}:app"}
+               "client_name": f"{app.config['REDIS_KEY_PREFIX']}:app",
+               "socket_timeout": app.config["COMMAND_TIMEOUT_SECONDS"]}
     if app.config["REDIS_CLUSTER"]:
         if not app.config.get("REDIS_URL"):
             raise RuntimeError("REDIS_CLUSTER is set: REDIS_URL must name a node of the cluster")

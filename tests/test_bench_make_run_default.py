@@ -4,10 +4,13 @@ settings add; the app must then find them, and keep its own writes, in the very 
 
 import importlib.util
 
+import pytest
 import requests
 from bson import ObjectId
 
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.e2e
 
 # Loaded by path: putting bench/ on sys.path would let its profile.py shadow the standard one.
 _spec = importlib.util.spec_from_file_location("bench_harness", ROOT / "bench" / "harness.py")

@@ -27,6 +27,7 @@ def test_a_worker_freezes_its_start_up_objects_and_collects_young_ones_less_ofte
     env = {**os.environ, "DATA_DIR": str(tmp_path), "REDIS_URL": redis_url, "SEED_DEMO": "0",
            "START_JOB_WORKER": "0", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
     env.pop("TRACEMALLOC_SNAPSHOTS", None)
+    env.pop("MONGODB_URI", None)  # its in-memory store: nothing written to a shared MongoDB
     done = subprocess.run([sys.executable, "-c", WORKER], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr

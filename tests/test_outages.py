@@ -49,6 +49,29 @@ def refused_send(user, conversation_id, body):
     return time.monotonic() - started
 
 
+def test_a_redis_gone_silent_is_a_503_within_the_command_timeout_not_a_hung_send(redis_server,
+                                                                                 live_server):
+    """Not refused, not closed: silent, as when its host is gone. Without a command timeout the
+    send would wait for TCP to give up (many minutes), holding one of the worker's send turns."""
+    cable = Cable(("127.0.0.1", redis_server.port)).plug()
+    server = live_server(redis=f"redis://127.0.0.1:{cable.port}/0", COMMAND_TIMEOUT_SECONDS="1")
+    customer = server.register("customer", "Maria Santos")
+    conversation_id = customer.open_conversation(server.register("store", "Aling Nena's Store"))
+    cable.mute()
+    try:
+        assert refused_send(customer, conversation_id, "Andiyan pa po kayo?") < 8
+    finally:
+        cable.pull()
+
+
+@pytest.mark.over_the_wire
+@pytest.mark.settings(COMMAND_TIMEOUT_SECONDS=1.5)
+def test_mongodb_commands_wait_at_most_the_command_timeout_for_an_answer(app):
+    import mongoengine
+
+    assert mongoengine.get_connection().options.pool_options.socket_timeout == 1.5
+
+
 def assert_every_accepted_message_arrived_once(result, messages):
     assert not result.timed_out, result
     assert result.never_opened == 0 and result.failed_5xx == 0, result

@@ -7,9 +7,12 @@ import gevent
 import pytest
 
 from elako.errors import Unavailable
-from elako.models import Message
+from elako.models import Conversation, Message, Order
 from elako.services import messages
 from elako.services.gates import TurnGate
+from test_away_message import LUNCH, automatic, clock, shop  # noqa: F401  (fixtures)
+from test_orders import catalogue, change, place, placed  # noqa: F401  (fixtures)
+from tests.support.fresh_hub import in_a_thread_of_its_own
 
 
 def _holding(gate, seconds):
@@ -46,6 +49,36 @@ def test_turns_go_in_order_of_arrival_and_never_more_at_once_than_allowed():
     assert most[0] == 2
 
 
+def test_a_turn_given_back_goes_to_the_longest_waiting_never_to_a_newcomer():
+    gate = TurnGate(concurrency=1, wait_seconds=5)
+    taken = []
+
+    def first():
+        with gate.turn():
+            taken.append("first")
+            gevent.sleep(0.01)
+        with gate.turn():  # at once again: behind the one already waiting
+            taken.append("first again")
+
+    def second():
+        with gate.turn():
+            taken.append("second")
+
+    gevent.joinall([gevent.spawn(first), gevent.spawn(second)], raise_error=True)
+    assert taken == ["first", "second", "first again"]
+
+
+def test_a_send_killed_while_waiting_leaves_the_line_and_takes_no_turn():
+    gate = TurnGate(concurrency=1, wait_seconds=5)
+    holder = _holding(gate, 0.05)
+    waiter = gevent.spawn(lambda: gate.turn().__enter__())
+    gevent.sleep(0)
+    waiter.kill()
+    holder.join()
+    with gate.turn():  # the turn came back, and nobody stands in the line
+        pass
+
+
 def test_a_send_holding_a_turn_sends_its_away_reply_without_waiting_for_another():
     gate = TurnGate(concurrency=1, wait_seconds=0.05)
     with gate.turn():
@@ -68,6 +101,7 @@ def test_a_turn_not_free_in_time_is_a_503_with_retry_after():
 
 
 @pytest.mark.settings(SEND_CONCURRENCY=1, SEND_WAIT_SECONDS=0.2)
+@in_a_thread_of_its_own
 def test_an_api_send_that_gets_no_turn_is_told_to_retry_and_its_retry_is_stored_once(app, chat):
     customer, _, conversation_id = chat
     holder = _hold_every_turn(app, 1)
@@ -85,6 +119,7 @@ def test_an_api_send_that_gets_no_turn_is_told_to_retry_and_its_retry_is_stored_
 
 
 @pytest.mark.settings(SEND_CONCURRENCY=1, SEND_WAIT_SECONDS=0.2)
+@in_a_thread_of_its_own
 def test_a_page_send_that_gets_no_turn_comes_back_with_the_text_kept(app, chat):
     customer, _, conversation_id = chat
     holder = _hold_every_turn(app, 1)
@@ -95,3 +130,39 @@ def test_a_page_send_that_gets_no_turn_comes_back_with_the_text_kept(app, chat):
     assert "This server is busy" in page
     assert "Bukas po kayo?" in page  # in the textarea, to send again
     assert Message.objects(conversation_id=conversation_id).count() == 0
+
+
+@pytest.mark.settings(SEND_CONCURRENCY=1)
+def test_a_message_to_a_closed_store_gets_its_away_reply_with_a_single_turn(shop, clock):
+    customer, store, cid = shop
+    clock.now = LUNCH
+    customer.send(cid, "May Milo pa po?")
+    assert len(automatic(customer, cid)) == 1  # sent within the customer's own turn
+
+
+@pytest.mark.settings(SEND_CONCURRENCY=1, SEND_WAIT_SECONDS=0.2)
+@in_a_thread_of_its_own
+def test_an_order_refused_as_busy_leaves_no_order_behind(app, chat, catalogue):
+    customer, _, cid = chat
+    holder = _hold_every_turn(app, 1)
+    refused = place(customer, cid, [{"product_id": catalogue["Pandesal"], "quantity": 2}])
+    holder.join()
+    assert refused.status_code == 503 and refused.json["error"]["code"] == "busy"
+    assert Order.objects(conversation_id=cid).count() == 0
+    assert Conversation.objects.get(id=cid).open_orders == 0
+
+
+@pytest.mark.settings(SEND_CONCURRENCY=1, SEND_WAIT_SECONDS=0.2)
+@in_a_thread_of_its_own
+def test_an_order_change_refused_as_busy_changes_nothing(app, chat, placed):
+    _, store, cid = chat
+    order_id = placed()
+    holder = _hold_every_turn(app, 1)
+    refused = change(store, order_id, "declined")
+    holder.join()
+    assert refused.status_code == 503 and refused.json["error"]["code"] == "busy"
+    assert Order.objects.get(id=order_id).status == "pending"
+    assert Conversation.objects.get(id=cid).open_orders == 1
+    assert change(store, order_id, "declined").status_code == 200  # and it goes through later
+    assert Conversation.objects.get(id=cid).open_orders == 0
+

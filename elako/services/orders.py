@@ -68,24 +68,26 @@ def place_order(user, conversation_id, data, *, line_numbers=None):
                   dedupe_key=f"{user.id}:{form.client_id}" if form.client_id else None,
                   created_at=utcnow())
     order.updated_at = order.created_at
-    try:
-        order.save(force_insert=True)
-        new = True
-    except NotUniqueError:  # a retry: the order placed the first time, its message below
-        order = Order.objects.get(dedupe_key=order.dedupe_key)
-        if order.conversation_id != conversation.id:
-            raise Conflict("This client_id was already used for another conversation.",
-                           field="client_id") from None
-        new = False
-    try:
-        message, created = messages.deliver(
-            user, conversation.id, body=_summary(order), message_type="order",
-            client_id=form.client_id, order=order, conversation_update={"inc__open_orders": 1})
-    except (Forbidden, NotFound, Conflict, RateLimited):  # refused before anything was recorded
-        if new:
-            order.delete()
-        raise
-    return message, created
+    # The send's turn before the order is stored: a send refused as busy must leave no order
+    # without its message.
+    with messages.send_turns().turn():
+        try:
+            order.save(force_insert=True)
+            new = True
+        except NotUniqueError:  # a retry: the order placed the first time, its message below
+            order = Order.objects.get(dedupe_key=order.dedupe_key)
+            if order.conversation_id != conversation.id:
+                raise Conflict("This client_id was already used for another conversation.",
+                               field="client_id") from None
+            new = False
+        try:
+            return messages.deliver(
+                user, conversation.id, body=_summary(order), message_type="order",
+                client_id=form.client_id, order=order, conversation_update={"inc__open_orders": 1})
+        except (Forbidden, NotFound, Conflict, RateLimited):  # refused before anything was recorded
+            if new:
+                order.delete()
+            raise
 
 
 def conversation_with(customer, store_id):
@@ -155,12 +157,14 @@ def change_status(user, order_id, data):
     if role not in allowed:
         raise Forbidden(f"Only the {' or '.join(sorted(allowed))} can make this order {status}.")
     ratelimit.hit("changes", user.id)
-    changed = Order.objects(id=order.id, status=order.status).modify(
-        new=True, set__status=status, set__updated_at=utcnow())
-    if changed is None:
-        raise Conflict("The order changed meanwhile; reload it.", code="invalid_transition")
-    closes = order.status in OPEN_ORDER_STATUSES and status not in OPEN_ORDER_STATUSES
-    _announce(changed, user, closes)
+    # The status line's turn before the change is stored: a change refused as busy changes nothing.
+    with messages.send_turns().turn():
+        changed = Order.objects(id=order.id, status=order.status).modify(
+            new=True, set__status=status, set__updated_at=utcnow())
+        if changed is None:
+            raise Conflict("The order changed meanwhile; reload it.", code="invalid_transition")
+        closes = order.status in OPEN_ORDER_STATUSES and status not in OPEN_ORDER_STATUSES
+        _announce(changed, user, closes)
     return changed
 
 

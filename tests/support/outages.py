@@ -47,14 +47,19 @@ class RedisServer:
 class Cable:
     """Relays TCP connections from a port of its own to `upstream` (host, port). `pull()` hangs up
     every relayed connection and refuses new ones, as an unreachable server does; `plug()` lets
-    them through again, on the same port."""
+    them through again, on the same port. `mute()` keeps every connection open but passes nothing
+    more either way, as a server gone silent does (a host gone, a NAT that dropped the flow)."""
 
     def __init__(self, upstream):
         self.upstream = upstream
         self.port = free_port()
+        self.muted = False
         self._listener = None
         self._connections = set()
         self._lock = threading.Lock()
+
+    def mute(self):
+        self.muted = True
 
     def plug(self):
         listener = socket.create_server(("127.0.0.1", self.port), reuse_port=False)
@@ -90,18 +95,18 @@ class Cable:
                     return
                 self._connections.update((client, server))
             for source, target in ((client, server), (server, client)):
-                threading.Thread(target=_pump, args=(source, target), daemon=True,
+                threading.Thread(target=self._pump, args=(source, target), daemon=True,
                                  name="cable-pump").start()
 
-
-def _pump(source, target):
-    try:
-        while data := source.recv(65536):
-            target.sendall(data)
-    except OSError:
-        pass
-    finally:
-        _hang_up(source), _hang_up(target)
+    def _pump(self, source, target):
+        try:
+            while data := source.recv(65536):
+                if not self.muted:
+                    target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            _hang_up(source), _hang_up(target)
 
 
 def _hang_up(sock):
