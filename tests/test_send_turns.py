@@ -32,6 +32,7 @@ def _hold_every_turn(app, seconds):
         return _holding(messages.send_turns(), seconds)
 
 
+@in_a_thread_of_its_own
 def test_turns_go_in_order_of_arrival_and_never_more_at_once_than_allowed():
     gate = TurnGate(concurrency=2, wait_seconds=5)
     started, holding, most = [], [0], [0]
@@ -49,6 +50,7 @@ def test_turns_go_in_order_of_arrival_and_never_more_at_once_than_allowed():
     assert most[0] == 2
 
 
+@in_a_thread_of_its_own
 def test_a_turn_given_back_goes_to_the_longest_waiting_never_to_a_newcomer():
     gate = TurnGate(concurrency=1, wait_seconds=5)
     taken = []
@@ -68,6 +70,7 @@ def test_a_turn_given_back_goes_to_the_longest_waiting_never_to_a_newcomer():
     assert taken == ["first", "second", "first again"]
 
 
+@in_a_thread_of_its_own
 def test_a_send_killed_while_waiting_leaves_the_line_and_takes_no_turn():
     gate = TurnGate(concurrency=1, wait_seconds=5)
     holder = _holding(gate, 0.05)
@@ -88,6 +91,7 @@ def test_a_send_holding_a_turn_sends_its_away_reply_without_waiting_for_another(
         pass
 
 
+@in_a_thread_of_its_own
 def test_a_turn_not_free_in_time_is_a_503_with_retry_after():
     gate = TurnGate(concurrency=1, wait_seconds=0.05)
     holder = _holding(gate, 1)
