@@ -102,8 +102,6 @@ def test_a_turn_not_free_in_time_is_a_503_with_retry_after():
     assert refused.value.code == "busy" and refused.value.retry_after == 1
 
 
-
-
 @pytest.mark.settings(SEND_CONCURRENCY=1, SEND_WAIT_SECONDS=0.2)
 @in_a_thread_of_its_own
 def test_an_api_send_that_gets_no_turn_is_told_to_retry_and_its_retry_is_stored_once(app, chat):

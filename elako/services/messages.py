@@ -69,11 +69,17 @@ def deliver(user, conversation_id, *, body, message_type, client_id, attachment=
     counts against none); `conversation_update`: more changes for the write that records it
     (services.orders).
 
-    A worker takes SEND_CONCURRENCY of these at a time, in order of arrival (`send_turns`)."""
+    A worker stores and publishes SEND_CONCURRENCY of these at a time, in order of arrival
+    (`send_turns`)."""
+    conversation_id = inputs.object_id(conversation_id, NOT_FOUND)
+    message = Message(
+        id=ObjectId(), conversation_id=conversation_id, sender_id=user.id, type=message_type,
+        body=body, client_id=client_id, dedupe_key=f"{user.id}:{client_id}" if client_id else None,
+        created_at=utcnow(), attachment=attachment, order_id=order and order.id, product=product)
+    message.order = order
+    message.auto = auto or None
     with send_turns().turn():
-        return _deliver(user, conversation_id, body=body, message_type=message_type,
-                        client_id=client_id, attachment=attachment, order=order, product=product,
-                        limit=limit, conversation_update=conversation_update, auto=auto)
+        return _store_and_publish(user, message, None if auto else limit, conversation_update or {})
 
 
 def send_turns():
@@ -82,16 +88,8 @@ def send_turns():
                                                          cfg["SEND_WAIT_SECONDS"]))
 
 
-def _deliver(user, conversation_id, *, body, message_type, client_id, attachment, order, product,
-             limit, conversation_update, auto):
-    conversation_id = inputs.object_id(conversation_id, NOT_FOUND)
-    message = Message(
-        id=ObjectId(), conversation_id=conversation_id, sender_id=user.id, type=message_type,
-        body=body, client_id=client_id, dedupe_key=f"{user.id}:{client_id}" if client_id else None,
-        created_at=utcnow(), attachment=attachment, order_id=order and order.id, product=product)
-    message.order = order
-    message.auto = auto or None
-    conversation = _record(user, message, None if auto else limit, conversation_update or {})
+def _store_and_publish(user, message, limit, conversation_update):
+    conversation = _record(user, message, limit, conversation_update)
     if conversation is None:
         return _retried(user, message), False
     try:
